@@ -1,0 +1,47 @@
+// Package config reads the ingest service's settings from flags and
+// environment variables.
+package config
+
+import (
+	"time"
+
+	"github.com/assoliment/assoliment/services/contract"
+	"github.com/assoliment/assoliment/services/platform/config"
+	"github.com/assoliment/assoliment/services/platform/logging"
+)
+
+// Config of the ingest service.
+type Config struct {
+	NATSURL, NATSCreds                       string
+	ClickHouseAddr, Database, User, Password string
+	HTTPAddr                                 string
+	Stream, Consumer, DeadLetterStream       string
+	BatchSize                                int
+	FlushInterval, AckWait, MaxLateness      time.Duration
+	LogLevel                                 string
+}
+
+// Parse reads args and the environment (getenv); every problem is listed.
+func Parse(args []string, getenv func(string) string) (Config, error) {
+	var c Config
+	s := config.New("ingest", getenv)
+	s.String(&c.NATSURL, "nats-url", "NATS_URL", "nats://127.0.0.1:4222", "NATS server URLs", config.NATSURL)
+	s.String(&c.NATSCreds, "nats-creds", "NATS_CREDS", "", "NATS credentials file (optional)", nil)
+	s.String(&c.ClickHouseAddr, "clickhouse-addr", "CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native protocol address", config.HostPort)
+	s.String(&c.Database, "clickhouse-database", "CLICKHOUSE_DATABASE", "smartcity", "ClickHouse database", config.Identifier)
+	s.String(&c.User, "clickhouse-user", "CLICKHOUSE_USER", "default", "ClickHouse user", nil)
+	s.String(&c.Password, "clickhouse-password", "CLICKHOUSE_PASSWORD", "", "ClickHouse password", nil)
+	s.String(&c.HTTPAddr, "http-addr", "HTTP_ADDR", "127.0.0.1:8081", "address of /metrics, /healthz and /readyz", config.HostPort)
+	s.String(&c.Stream, "stream", "STREAM", contract.Stream, "JetStream stream capturing smartcity.>", config.Identifier)
+	s.String(&c.Consumer, "consumer", "CONSUMER", "ingest", "durable consumer shared by the replicas", config.Identifier)
+	s.String(&c.DeadLetterStream, "dlq-stream", "DLQ_STREAM", contract.DeadLetterStream, "dead-letter stream", config.Identifier)
+	s.Int(&c.BatchSize, "batch-size", "BATCH_SIZE", 5000, "flush after this many messages", 1, 100000)
+	s.Duration(&c.FlushInterval, "flush-interval", "FLUSH_INTERVAL", "200ms", "flush at least this often", time.Millisecond, time.Minute)
+	s.Duration(&c.AckWait, "ack-wait", "ACK_WAIT", "60s", "broker ack wait of the consumer", 5*time.Second, time.Hour)
+	s.Duration(&c.MaxLateness, "max-lateness", "MAX_LATENESS", "400d", "oldest accepted event time", time.Minute, 3650*24*time.Hour)
+	s.String(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error", logging.CheckLevel)
+	if err := s.Parse(args); err != nil {
+		return c, err
+	}
+	return c, nil
+}

@@ -1,0 +1,77 @@
+// Package metrics defines the ingest service's Prometheus metrics.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/assoliment/assoliment/services/contract"
+)
+
+// Outcomes of an event.
+const (
+	Stored    = "stored"
+	Duplicate = "duplicate"
+	Rejected  = "rejected"
+)
+
+// Metrics of the ingest service, registered on their own registry.
+type Metrics struct {
+	Registry       *prometheus.Registry
+	Events         *prometheus.CounterVec
+	Rejections     *prometheus.CounterVec
+	BatchSize      prometheus.Histogram
+	InsertDuration prometheus.Histogram
+	InsertErrors   prometheus.Counter
+	Pending        prometheus.Gauge
+	ClickHouseUp   prometheus.Gauge
+}
+
+// New creates and registers the metrics, with Go and process collectors.
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: r,
+		Events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smartcity_ingest_events_total",
+			Help: "Events handled by the ingest service, by CloudEvents type and outcome (stored, duplicate, rejected).",
+		}, []string{"type", "outcome"}),
+		Rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smartcity_ingest_rejections_total",
+			Help: "Messages sent to the dead-letter stream, by rejection reason.",
+		}, []string{"reason"}),
+		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "smartcity_ingest_batch_size",
+			Help:    "Messages per flush.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
+		}),
+		InsertDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "smartcity_ingest_insert_duration_seconds",
+			Help:    "Time to look up stored identities and insert one batch into ClickHouse.",
+			Buckets: prometheus.ExponentialBuckets(0.002, 2.5, 10),
+		}),
+		InsertErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smartcity_ingest_insert_errors_total",
+			Help: "Failed ClickHouse look-ups or inserts (each is retried).",
+		}),
+		Pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "smartcity_ingest_consumer_pending_messages",
+			Help: "Messages in the stream not yet delivered to the ingest consumer.",
+		}),
+		ClickHouseUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "smartcity_ingest_clickhouse_up",
+			Help: "1 when the last ClickHouse operation succeeded, 0 during an outage.",
+		}),
+	}
+	r.MustRegister(m.Events, m.Rejections, m.BatchSize, m.InsertDuration, m.InsertErrors, m.Pending, m.ClickHouseUp,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, t := range contract.Types {
+		for _, o := range []string{Stored, Duplicate, Rejected} {
+			m.Events.WithLabelValues(t, o)
+		}
+	}
+	for _, r := range contract.Reasons {
+		m.Rejections.WithLabelValues(string(r))
+	}
+	return m
+}

@@ -1,0 +1,208 @@
+// Package config reads a service's settings from flags with environment
+// variable equivalents (a flag wins over its variable, the variable over the
+// default) and validates them, listing every problem at once, each naming
+// the flag, the variable and the expected form.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Set collects settings, then Parse reads and checks them all.
+type Set struct {
+	fs       *flag.FlagSet
+	getenv   func(string) string
+	settings []*setting
+}
+
+type setting struct {
+	flag, env, def, form string
+	raw                  *string
+	apply                func(string) error
+}
+
+// New returns an empty set for the named program. getenv looks up
+// environment variables (os.Getenv in main, a map in tests).
+func New(name string, getenv func(string) string) *Set {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	return &Set{fs: fs, getenv: getenv}
+}
+
+func (s *Set) add(p *setting, usage string) {
+	p.raw = s.fs.String(p.flag, p.def, fmt.Sprintf("%s (env %s; %s)", usage, p.env, p.form))
+	s.settings = append(s.settings, p)
+}
+
+// String registers a string setting. check, when not nil, validates it.
+func (s *Set) String(dst *string, flagName, env, def, usage string, check func(string) error) {
+	s.add(&setting{flag: flagName, env: env, def: def, form: "text", apply: func(v string) error {
+		if check != nil {
+			if err := check(v); err != nil {
+				return err
+			}
+		}
+		*dst = v
+		return nil
+	}}, usage)
+}
+
+// Duration registers a duration ("200ms", "30s", "1h", or days as "30d")
+// between lo and hi inclusive.
+func (s *Set) Duration(dst *time.Duration, flagName, env, def, usage string, lo, hi time.Duration) {
+	form := fmt.Sprintf("a duration such as 30s, 5m or 2d, from %s to %s", fmtDur(lo), fmtDur(hi))
+	s.add(&setting{flag: flagName, env: env, def: def, form: form, apply: func(v string) error {
+		d, err := ParseDuration(v)
+		if err != nil || d < lo || d > hi {
+			return fmt.Errorf("must be %s", form)
+		}
+		*dst = d
+		return nil
+	}}, usage)
+}
+
+// Int registers a whole number between lo and hi inclusive.
+func (s *Set) Int(dst *int, flagName, env string, def int, usage string, lo, hi int) {
+	form := fmt.Sprintf("a whole number from %d to %d", lo, hi)
+	s.add(&setting{flag: flagName, env: env, def: strconv.Itoa(def), form: form, apply: func(v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("must be %s", form)
+		}
+		*dst = n
+		return nil
+	}}, usage)
+}
+
+// Float registers a number between lo and hi inclusive.
+func (s *Set) Float(dst *float64, flagName, env string, def float64, usage string, lo, hi float64) {
+	form := fmt.Sprintf("a number from %g to %g", lo, hi)
+	s.add(&setting{flag: flagName, env: env, def: strconv.FormatFloat(def, 'g', -1, 64), form: form, apply: func(v string) error {
+		n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("must be %s", form)
+		}
+		*dst = n
+		return nil
+	}}, usage)
+}
+
+// Bool registers true/false.
+func (s *Set) Bool(dst *bool, flagName, env string, def bool, usage string) {
+	s.add(&setting{flag: flagName, env: env, def: strconv.FormatBool(def), form: "true or false", apply: func(v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		*dst = b
+		return nil
+	}}, usage)
+}
+
+// Parse reads args (without the program name), fills every setting and
+// returns all problems joined in one error. -h/--help returns flag.ErrHelp.
+func (s *Set) Parse(args []string) error {
+	if err := s.fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%v\n%s", err, s.Usage())
+	}
+	if s.fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q\n%s", s.fs.Args(), s.Usage())
+	}
+	set := map[string]bool{}
+	s.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var problems []string
+	for _, p := range s.settings {
+		v, from := *p.raw, "--"+p.flag
+		if !set[p.flag] {
+			if e := s.getenv(p.env); e != "" {
+				v, from = e, p.env
+			} else {
+				from = "default of --" + p.flag
+			}
+		}
+		if err := p.apply(v); err != nil {
+			problems = append(problems, fmt.Sprintf("%s (--%s / %s) = %q: %v", from, p.flag, p.env, v, err))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("invalid configuration:\n  %s", strings.Join(problems, "\n  "))
+	}
+	return nil
+}
+
+// Usage describes every setting.
+func (s *Set) Usage() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Usage of %s:\n", s.fs.Name())
+	for _, p := range s.settings {
+		fmt.Fprintf(&b, "  --%s, env %s (default %q)\n      %s\n", p.flag, p.env, p.def, p.form)
+	}
+	return b.String()
+}
+
+// ParseDuration is time.ParseDuration plus a whole-days form such as "30d".
+func ParseDuration(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if d, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a whole number of days", v)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
+}
+
+func fmtDur(d time.Duration) string {
+	if d >= 24*time.Hour && d%(24*time.Hour) == 0 {
+		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+	}
+	return d.String()
+}
+
+// HostPort checks host:port.
+func HostPort(v string) error {
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		return errors.New("must be host:port, such as 127.0.0.1:9000")
+	}
+	return nil
+}
+
+// NATSURL checks a comma-separated list of nats:// or tls:// URLs.
+func NATSURL(v string) error {
+	for _, u := range strings.Split(v, ",") {
+		p, err := url.Parse(strings.TrimSpace(u))
+		if err != nil || (p.Scheme != "nats" && p.Scheme != "tls") || p.Host == "" {
+			return errors.New("must be nats://host:port or tls://host:port (comma-separated for a cluster)")
+		}
+	}
+	return nil
+}
+
+// Identifier checks a NATS stream/consumer or database name: letters,
+// digits, '_' and '-'.
+func Identifier(v string) error {
+	if v == "" {
+		return errors.New("must not be empty")
+	}
+	for _, c := range v {
+		if !(c == '_' || c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return errors.New("must contain only letters, digits, '_' and '-'")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,69 @@
+// Package natsconn connects to NATS with reconnection forever and logs the
+// connection's life.
+package natsconn
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Options name the server and credentials.
+type Options struct {
+	URL   string      // comma-separated server URLs
+	Creds string      // optional credentials file (JWT + NKEY seed)
+	TLS   *tls.Config // optional client TLS
+	Name  string      // connection name shown by the server
+}
+
+// Connect dials NATS. After the first connection it reconnects on its own,
+// for ever, and keeps publishing into its buffer meanwhile.
+func Connect(ctx context.Context, o Options, log *slog.Logger) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name(o.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.ReconnectBufSize(64 << 20),
+		nats.Timeout(5 * time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("nats disconnected", "err", err)
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			log.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, s *nats.Subscription, err error) {
+			subj := ""
+			if s != nil {
+				subj = s.Subject
+			}
+			log.Error("nats error", "subject", subj, "err", err)
+		}),
+	}
+	if o.Creds != "" {
+		opts = append(opts, nats.UserCredentials(o.Creds))
+	}
+	if o.TLS != nil {
+		opts = append(opts, nats.Secure(o.TLS))
+	}
+	var nc *nats.Conn
+	var err error
+	for attempt := 0; ; attempt++ {
+		nc, err = nats.Connect(o.URL, opts...)
+		if err == nil {
+			return nc, nil
+		}
+		if attempt >= 20 {
+			return nil, fmt.Errorf("nats %s: %w", o.URL, err)
+		}
+		log.Warn("nats not reachable yet", "url", o.URL, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("nats %s: %w", o.URL, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
