@@ -122,7 +122,7 @@ func TestFlappingMunicipality(t *testing.T) {
 		t.Errorf("levels over the sweep %v: want both 4 and 5", levels)
 	}
 	// Right after a whole episode, both designed criteria fail.
-	T := RoadworksDip.LastStart(start.Add(-5*Day)).Add(RoadworksDip.Length + Day)
+	T := RoadworksDip.LastStart(start.Add(-5 * Day)).Add(RoadworksDip.Length + Day)
 	a := assess(hist, gr.ID, T)
 	for _, id := range gr.DipFails {
 		if !a.failed(id) {
