@@ -157,6 +157,23 @@ func TestComposePortsBindLoopback(t *testing.T) {
 	}
 }
 
+func TestComposePublishedPortsUnique(t *testing.T) {
+	project := loadCompose(t)
+	seen := map[string]string{}
+	for name, svc := range project.Services {
+		for _, p := range svc.Ports {
+			if p.Published == "" {
+				continue
+			}
+			key := p.HostIP + ":" + p.Published + "/" + p.Protocol
+			if other, ok := seen[key]; ok {
+				t.Errorf("%s and %s both publish %s", other, name, key)
+			}
+			seen[key] = name
+		}
+	}
+}
+
 func TestComposeHealthchecksAndRestart(t *testing.T) {
 	project := loadCompose(t)
 	for name, svc := range project.Services {
@@ -178,16 +195,14 @@ func TestComposeServiceEnvironment(t *testing.T) {
 			t.Errorf("service %q is missing", name)
 			continue
 		}
+		env := serviceEnvironment(svc)
 		for _, key := range keys {
-			v, ok := svc.Environment[key]
-			if !ok || v == nil || *v == "" {
+			if env[key] == "" {
 				t.Errorf("%s: environment %s is missing or empty", name, key)
 			}
 		}
-		if want, ok := serviceHTTPAddr[name]; ok {
-			if got := svc.Environment["HTTP_ADDR"]; got == nil || *got != want {
-				t.Errorf("%s: HTTP_ADDR %v, want %s", name, deref(got), want)
-			}
+		if want, ok := serviceHTTPAddr[name]; ok && env["HTTP_ADDR"] != want {
+			t.Errorf("%s: HTTP_ADDR %q, want %s", name, env["HTTP_ADDR"], want)
 		}
 	}
 }
@@ -229,6 +244,19 @@ func TestComposeScrapeTargetsMatchServices(t *testing.T) {
 			t.Errorf("scrape target %q: service listens on %q", target, addr)
 		}
 	}
+}
+
+// serviceEnvironment is the environment compose gives a service, after
+// interpolation of the defaults written in docker-compose.yml (variables
+// without a value are left out), in the form the services' getenv reads.
+func serviceEnvironment(svc types.ServiceConfig) map[string]string {
+	env := map[string]string{}
+	for k, v := range svc.Environment {
+		if v != nil {
+			env[k] = *v
+		}
+	}
+	return env
 }
 
 func deref(s *string) string {
