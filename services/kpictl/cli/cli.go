@@ -326,7 +326,7 @@ func dlqReplay(ctx context.Context, e Env, cfg config.Config) int {
 	if cfg.DryRun {
 		verb = "would be replayed (dry run: nothing changed)"
 	}
-	fmt.Fprintf(e.Stdout, "%d dead letters %s", replayed, verb)
+	fmt.Fprintf(e.Stdout, "%s %s", plural(replayed, "dead letter"), verb)
 	if failed > 0 {
 		fmt.Fprintf(e.Stdout, "; %d failed", failed)
 	}
@@ -335,6 +335,13 @@ func dlqReplay(ctx context.Context, e Env, cfg config.Config) int {
 		return ExitFailed
 	}
 	return ExitOK
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 func showAssessment(ctx context.Context, e Env, cfg config.Config) int {

@@ -308,7 +308,7 @@ func TestDLQListAndReplay(t *testing.T) {
 		t.Fatalf("DLQ left with %d", len(left))
 	}
 	r = run(t, env, "dlq", "replay", "--seq", "2")
-	if r.code != ExitOK || !strings.Contains(r.stdout, "1 dead letters replayed") || len(streamMsgs(t, js, contract.DeadLetterStream)) != 0 {
+	if r.code != ExitOK || !strings.Contains(r.stdout, "1 dead letter replayed") || len(streamMsgs(t, js, contract.DeadLetterStream)) != 0 {
 		t.Fatalf("%+v", r)
 	}
 	if r := run(t, env, "dlq", "list"); !strings.Contains(r.stdout, "no dead letters") {
