@@ -90,6 +90,13 @@ func (p *Publisher) PublishRaw(ctx context.Context, subject, id string, payload 
 		msg.Header.Set(nats.MsgIdHdr, id)
 	}
 	f, err := p.js.PublishMsgAsync(msg)
+	for errors.Is(err, jetstream.ErrTooManyStalledMsgs) && len(p.pending) > 0 {
+		// The client's own bound is lower than ours: wait for an ack.
+		if _, werr := p.awaitOldest(ctx); werr != nil {
+			return werr
+		}
+		f, err = p.js.PublishMsgAsync(msg)
+	}
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", subject, err)
 	}

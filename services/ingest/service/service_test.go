@@ -298,4 +298,3 @@ func TestRejectionsDeadLettered(t *testing.T) {
 		}
 	}
 }
-

@@ -1,0 +1,63 @@
+# Assoliment: the two set-up commands are `make run` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+BINARIES := ingest evaluator simulator kpictl
+MODULES := $(shell $(GO) list -m -f '{{.Dir}}' 2>/dev/null)
+
+.PHONY: all build run test test-go vet lint bench fuzz smoke soak test-faults deps clickhouse clickhouse-stop clean
+
+all: build
+
+## build: the binaries into bin/
+build:
+	@mkdir -p bin
+	cd services/platform && $(GO) build -o ../../bin/natsd ./cmd/natsd
+	@for b in $(BINARIES); do \
+		if [ -d services/$$b/cmd/$$b ]; then (cd services/$$b && $(GO) build -o ../../bin/$$b ./cmd/$$b) || exit 1; fi; \
+	done
+
+## run: the platform with demo data (ClickHouse, embedded NATS, ingest, evaluator, simulator)
+run: build
+	scripts/run.sh
+
+## deps: what the tests need from the OS (ClickHouse server, promtool)
+deps:
+	scripts/clickhouse.sh start
+	@command -v promtool >/dev/null || { echo "installing promtool (Debian package prometheus)"; \
+		[ "$$(id -u)" -eq 0 ] || SUDO=sudo; $$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+## test: every test of every module, against real ClickHouse and NATS
+test: deps vet test-go
+
+vet:
+	@test -z "$$(gofmt -l services deploy 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l services deploy; exit 1; }
+	@for m in $(MODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
+	cd deploy/deploytest && GOWORK=off $(GO) vet ./...
+
+test-go:
+	@status=0; for m in $(MODULES); do \
+		echo "== $${m#$(CURDIR)/}"; \
+		(cd $$m && $(GO) test -count=1 -timeout 20m ./...) || status=1; \
+	done; \
+	echo "== deploy/deploytest"; \
+	(cd deploy/deploytest && GOWORK=off $(GO) test -count=1 -timeout 10m ./...) || status=1; \
+	exit $$status
+
+## bench: benchmarks; figures go to docs/benchmarks.md
+bench: deps build
+	scripts/bench.sh
+
+## fuzz: the contract's fuzz target (FUZZTIME, default 2m)
+FUZZTIME ?= 2m
+fuzz:
+	cd services/contract && $(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) .
+
+clickhouse:
+	scripts/clickhouse.sh start
+
+clickhouse-stop:
+	scripts/clickhouse.sh stop
+
+clean:
+	rm -rf bin

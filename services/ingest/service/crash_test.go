@@ -1,0 +1,188 @@
+package service_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/assoliment/assoliment/services/contract"
+	"github.com/assoliment/assoliment/services/platform/chconn"
+	"github.com/assoliment/assoliment/services/platform/testenv"
+)
+
+// buildIngest compiles the ingest command once per test binary.
+func buildIngest(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ingest")
+	cmd := exec.Command("go", "build", "-o", bin, "../cmd/ingest")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("build ingest: %v", err)
+	}
+	return bin
+}
+
+type proc struct {
+	cmd *exec.Cmd
+}
+
+func startIngest(t *testing.T, bin, natsURL string, ch *chconn.Conn, extra ...string) *proc {
+	t.Helper()
+	args := append([]string{"--nats-url", natsURL, "--clickhouse-addr", testenv.ClickHouseAddr(),
+		"--clickhouse-database", ch.Database, "--http-addr", freeAddr(t), "--log-level", "warn",
+		"--ack-wait", "10s"}, extra...)
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd}
+	t.Cleanup(func() { p.stop() })
+	return p
+}
+
+func (p *proc) kill() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	_ = p.cmd.Wait()
+}
+
+func (p *proc) stop() {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		p.kill()
+	}
+}
+
+// publishMany sends n measurements (ids m-0 … m-n-1) plus resent copies of
+// every 100th one, with the contract publisher.
+func publishMany(t *testing.T, js jetstream.JetStream, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	failed := 0
+	pub := contract.NewPublisher(js, contract.WithMaxInFlight(4096), contract.WithResults(func(r contract.Result) {
+		if r.Err != nil {
+			failed++
+		}
+	}))
+	base := time.Now().UTC().Add(-72 * time.Hour) // n seconds apart, all in the past
+	munis := []string{"sabadell", "terrassa", "vic", "olot"}
+	for i := 0; i < n; i++ {
+		ev := &contract.Event{ID: fmt.Sprintf("m-%d", i), Type: contract.TypeKPIMeasured,
+			Time: base.Add(time.Duration(i) * time.Second), Municipality: munis[i%len(munis)], Publisher: "fcc",
+			Data: &contract.KPIMeasured{Service: "waste", KPI: "on-time", Value: float64(i % 100)}}
+		if err := pub.Publish(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+		if i%100 == 0 { // the same event re-sent without a broker message id
+			b, _ := contract.Marshal(ev)
+			if err := pub.PublishRaw(ctx, ev.Subject(), "", b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := pub.Wait(ctx); err != nil || failed > 0 {
+		t.Fatalf("publish: %v (%d failed)", err, failed)
+	}
+}
+
+func createStream(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	_, err := js.CreateStream(context.Background(), jetstream.StreamConfig{
+		Name: contract.Stream, Subjects: []string{contract.StreamSubjects}, Storage: jetstream.FileStorage,
+		Duplicates: 2 * time.Minute, MaxAge: 7 * 24 * time.Hour, MaxMsgSize: 1 << 20,
+		Description: "Assoliment inbound events (CloudEvents, contract v1)",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func assertExactlyOnce(t *testing.T, ch *chconn.Conn, n int) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%d identities stored", n), 90*time.Second, func() bool {
+		return count(t, ch, "SELECT uniqExact(municipality, publisher, id) FROM {db}.measurements") == uint64(n)
+	})
+	if got := count(t, ch, "SELECT count() FROM {db}.measurements"); got != uint64(n) {
+		t.Fatalf("%d rows for %d identities", got, n)
+	}
+	if got := count(t, ch, "SELECT count() FROM {db}.measurements FINAL"); got != uint64(n) {
+		t.Fatalf("%d rows with FINAL for %d identities", got, n)
+	}
+}
+
+// TestCrashExactlyOnce publishes 200,000 events while the ingest process is
+// killed with SIGKILL at random moments and restarted; each identity must
+// be stored exactly once.
+func TestCrashExactlyOnce(t *testing.T) {
+	n := 200000
+	if testing.Short() {
+		n = 20000
+	}
+	bin := buildIngest(t)
+	ns := testenv.NATS(t)
+	ch := testenv.ClickHouse(t)
+	js := mustJS(t, testenv.Connect(t, ns))
+	createStream(t, js)
+
+	done := make(chan struct{})
+	go func() { defer close(done); publishMany(t, js, n) }()
+
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	p := startIngest(t, bin, ns.ClientURL(), ch, "--batch-size", "2000")
+	for kill := 0; kill < 3; kill++ {
+		time.Sleep(time.Duration(500+rng.IntN(2500)) * time.Millisecond)
+		p.kill()
+		t.Logf("killed ingest (%d), %d rows stored so far", kill+1, count(t, ch, "SELECT count() FROM {db}.measurements"))
+		p = startIngest(t, bin, ns.ClientURL(), ch, "--batch-size", "2000")
+	}
+	<-done
+	t.Cleanup(func() { dumpState(t, js) })
+	assertExactlyOnce(t, ch, n)
+}
+
+// dumpState logs the stream and consumer state when a test failed.
+func dumpState(t *testing.T, js jetstream.JetStream) {
+	if !t.Failed() {
+		return
+	}
+	ctx := context.Background()
+	if s, err := js.Stream(ctx, contract.Stream); err == nil {
+		info, _ := s.Info(ctx)
+		t.Logf("stream: %+v", info.State)
+	}
+	if c, err := js.Consumer(ctx, contract.Stream, "ingest"); err == nil {
+		info, _ := c.Info(ctx)
+		t.Logf("consumer: pending %d ack-pending %d redelivered %d waiting %d delivered %+v ackfloor %+v",
+			info.NumPending, info.NumAckPending, info.NumRedelivered, info.NumWaiting, info.Delivered, info.AckFloor)
+	}
+}
+
+// TestTwoReplicas runs two ingest processes on the same consumer.
+func TestTwoReplicas(t *testing.T) {
+	n := 50000
+	bin := buildIngest(t)
+	ns := testenv.NATS(t)
+	ch := testenv.ClickHouse(t)
+	js := mustJS(t, testenv.Connect(t, ns))
+	createStream(t, js)
+	startIngest(t, bin, ns.ClientURL(), ch, "--batch-size", "500")
+	startIngest(t, bin, ns.ClientURL(), ch, "--batch-size", "500")
+	publishMany(t, js, n)
+	assertExactlyOnce(t, ch, n)
+}
