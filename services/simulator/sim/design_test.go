@@ -259,3 +259,21 @@ func TestObservationsSplit(t *testing.T) {
 		t.Fatalf("split generation differs: %d vs %d events", len(whole), len(parts))
 	}
 }
+
+func TestGenerateAndEncode(t *testing.T) {
+	evs, err := Generate(1, starts[0], 2*Day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := Encode(evs)
+	if err != nil || len(msgs) != len(evs) {
+		t.Fatalf("%v %d", err, len(msgs))
+	}
+	last := msgs[len(msgs)-1]
+	if last.ID != evs[len(evs)-1].ID || last.Subject != evs[len(evs)-1].Subject() {
+		t.Fatalf("%+v", last)
+	}
+	if _, err := Generate(1, starts[0], 400*Day); err == nil {
+		t.Fatal("backfill over the lateness accepted")
+	}
+}

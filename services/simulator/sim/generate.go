@@ -394,3 +394,29 @@ func sortEvents(evs []*contract.Event) {
 		return cmp.Compare(a.ID, b.ID)
 	})
 }
+
+// Generate returns the history of the designed municipalities for seed and
+// start: the catalogue, then every measurement and incident of the backfill
+// (DefaultBackfill when zero), in publishing order. It is the one-call form
+// of New(...).History() for benchmarks and tests in other modules.
+func Generate(seed int64, start time.Time, backfill time.Duration) ([]*contract.Event, error) {
+	g, err := New(Options{Seed: seed, Start: start, Backfill: backfill})
+	if err != nil {
+		return nil, err
+	}
+	return g.History(), nil
+}
+
+// Encode renders events as messages ready to publish: subject, id (for
+// Nats-Msg-Id) and the CloudEvents JSON bytes.
+func Encode(evs []*contract.Event) ([]Message, error) {
+	out := make([]Message, len(evs))
+	for i, e := range evs {
+		b, err := contract.Marshal(e)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = Message{Subject: e.Subject(), ID: e.ID, Data: b}
+	}
+	return out, nil
+}
