@@ -15,8 +15,12 @@ type Municipality struct {
 	ID   string // municipality id (slug)
 	Name string // display name
 
-	// Level is the designed level at an evaluation instant at or after the
-	// end of the backfill (with at least 60 days of history).
+	// Level is the designed level at the end of a backfill of at least 60
+	// days, and while live mode runs on from there. Recent additions that
+	// make `adaptive` pass are dated relative to the start instant, so they
+	// leave the 90-day adaptation window after 55 to 70 days of live
+	// running (the first registration ever is what counts, so a restart
+	// does not renew them).
 	Level int
 	// Fails lists the criteria designed to fail on the next level up (or on
 	// level 1 for a level-0 municipality); they are why the level stops where
