@@ -267,4 +267,4 @@ func Designed() []Municipality {
 }
 
 // LevelNames are the label values of maturity.md, by level.
-var LevelNames = []string{"sense-dades", "puntual", "collaboracio", "estrategia", "gestionat", "optimitzat"}
+var LevelNames = []string{"sense_dades", "puntual", "collaboracio", "estrategia", "gestionat", "optimitzat"}
