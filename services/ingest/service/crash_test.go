@@ -103,13 +103,10 @@ func publishMany(t *testing.T, js jetstream.JetStream, n int) {
 
 func createStream(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
-	_, err := js.CreateStream(context.Background(), jetstream.StreamConfig{
-		Name: contract.Stream, Subjects: []string{contract.StreamSubjects}, Storage: jetstream.FileStorage,
-		Duplicates: 2 * time.Minute, MaxAge: 7 * 24 * time.Hour, MaxMsgSize: 1 << 20,
-		Description: "Assoliment inbound events (CloudEvents, contract v1)",
-	})
-	if err != nil {
-		t.Fatal(err)
+	for _, sc := range []jetstream.StreamConfig{contract.ImportStreamConfig(), contract.StreamConfig(contract.Stream)} {
+		if _, err := js.CreateOrUpdateStream(context.Background(), sc); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -217,9 +217,21 @@ func TestDuplicatesCountedOnce(t *testing.T) {
 	m2 := *m
 	m2.Data = &contract.KPIMeasured{Service: "water", KPI: "pressure", Value: 99}
 	publishEvent(t, e.js, &m2)
-	// Another publisher may use the same id: a different event.
+	// Another publisher may use the same id, even with the broker message id
+	// header set to it: a different event, never suppressed.
 	other := event(contract.TypeKPIMeasured, "vic", "other-co", "dup-1", at, &contract.KPIMeasured{Service: "water", KPI: "pressure", Value: 5})
-	publishEvent(t, e.js, other)
+	ob, _ := contract.Marshal(other)
+	pub := contract.NewPublisher(e.js)
+	if err := pub.PublishRaw(context.Background(), other.Subject(), other.ID, ob); err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := contract.Marshal(m)
+	if err := pub.PublishRaw(context.Background(), m.Subject(), m.ID, mb); err != nil { // a re-sent copy, same header
+		t.Fatal(err)
+	}
+	if err := pub.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	eventually(t, "two identities", 20*time.Second, func() bool {
 		return count(t, e.ch, "SELECT count() FROM {db}.measurements") == 2
 	})
@@ -233,7 +245,7 @@ func TestDuplicatesCountedOnce(t *testing.T) {
 	if v := count(t, e.ch, "SELECT toUInt64(value) FROM {db}.measurements WHERE publisher = 'aigues'"); v != 3 {
 		t.Fatalf("value %d: the first copy must stand", v)
 	}
-	assertMetric(t, e, `smartcity_ingest_events_total{outcome="duplicate",type="cat.smartcity.kpi.measured.v1"} 2`)
+	assertMetric(t, e, `smartcity_ingest_events_total{outcome="duplicate",type="cat.smartcity.kpi.measured.v1"} 3`)
 	assertMetric(t, e, `smartcity_ingest_events_total{outcome="stored",type="cat.smartcity.kpi.measured.v1"} 2`)
 }
 

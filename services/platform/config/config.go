@@ -115,7 +115,7 @@ func (s *Set) Bool(dst *bool, flagName, env string, def bool, usage string) {
 func (s *Set) Parse(args []string) error {
 	if err := s.fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err
+			return helpError(s.Usage())
 		}
 		return fmt.Errorf("%v\n%s", err, s.Usage())
 	}
@@ -206,3 +206,11 @@ func Identifier(v string) error {
 	}
 	return nil
 }
+
+// helpError is returned for -h/--help: it is flag.ErrHelp and reads as the
+// usage text.
+type helpError string
+
+func (h helpError) Error() string { return string(h) }
+
+func (h helpError) Is(target error) bool { return target == flag.ErrHelp }

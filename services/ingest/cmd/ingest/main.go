@@ -18,6 +18,7 @@ import (
 func main() {
 	cfg, err := config.Parse(os.Args[1:], os.Getenv)
 	if errors.Is(err, flag.ErrHelp) {
+		fmt.Print(err)
 		return
 	}
 	if err != nil {

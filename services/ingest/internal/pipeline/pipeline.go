@@ -39,17 +39,11 @@ type Config struct {
 // the durable pull consumer shared by every ingest replica. Several replicas
 // may run it at once.
 func Setup(ctx context.Context, js jetstream.JetStream, c Config) (jetstream.Consumer, error) {
-	streams := []jetstream.StreamConfig{
-		{Name: c.Stream, Subjects: []string{contract.StreamSubjects}, Storage: jetstream.FileStorage,
-			Retention: jetstream.LimitsPolicy, MaxAge: 7 * 24 * time.Hour, Duplicates: 2 * time.Minute,
-			MaxMsgSize: 1 << 20, Description: "Assoliment inbound events (CloudEvents, contract v1)"},
-		{Name: c.DeadLetterStream, Subjects: []string{contract.DeadLetterPrefix + ".>"}, Storage: jetstream.FileStorage,
-			Retention: jetstream.LimitsPolicy, Duplicates: 2 * time.Minute,
-			Description: "Assoliment rejected messages, whole, with their reason in headers"},
-	}
-	for _, sc := range streams {
-		if _, err := js.CreateStream(ctx, sc); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return nil, fmt.Errorf("create stream %s: %w", sc.Name, err)
+	for _, sc := range []jetstream.StreamConfig{
+		contract.ImportStreamConfig(), contract.StreamConfig(c.Stream), contract.DeadLetterStreamConfig(c.DeadLetterStream),
+	} {
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return nil, fmt.Errorf("create or update stream %s: %w", sc.Name, err)
 		}
 	}
 	cons, err := js.CreateOrUpdateConsumer(ctx, c.Stream, jetstream.ConsumerConfig{

@@ -1,0 +1,493 @@
+// Package reader turns what ClickHouse holds into the plain inputs of the
+// maturity rules: the catalogue and SLAs in force at T, counted measurements
+// aggregated per window, and counted incidents. Heavy aggregation runs in
+// SQL (deduplicated with FINAL); the rules of who counts are applied here,
+// in Go, so they are tested without a database.
+package reader
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
+
+	"github.com/assoliment/assoliment/services/contract"
+	"github.com/assoliment/assoliment/services/evaluator/internal/maturity"
+	"github.com/assoliment/assoliment/services/platform/chconn"
+)
+
+// ShortWindows are the recent windows of business time for which SLA
+// compliance is also computed (error-budget burn alerts).
+var ShortWindows = []struct {
+	Label string
+	D     time.Duration
+}{{"1h", time.Hour}, {"6h", 6 * time.Hour}, {"1d", 24 * time.Hour}, {"3d", 72 * time.Hour}}
+
+// SLAKey names one SLA.
+type SLAKey struct{ Service, KPI string }
+
+// Municipality is everything read for one municipality at T.
+type Municipality struct {
+	Input maturity.Input
+	// Short holds, per SLA and short window label, counted samples and how
+	// many meet the target; absent when no samples.
+	Short map[SLAKey]map[string]maturity.WindowStats
+	// Unattributed counts measurements in C not counted because their
+	// publisher is neither the service's provider nor the council, or the
+	// service is not catalogued at T.
+	Unattributed int
+}
+
+// Reader reads one database.
+type Reader struct {
+	c *chconn.Conn
+}
+
+// New returns a reader on c.
+func New(c *chconn.Conn) *Reader { return &Reader{c: c} }
+
+// Read returns the inputs of every known municipality at T (only of the
+// named one when municipality is not empty), for windows of length w.
+func (r *Reader) Read(ctx context.Context, at time.Time, w time.Duration, municipality string) (map[string]*Municipality, error) {
+	cat, err := r.catalog(ctx, at, municipality)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*Municipality)
+	get := func(m string) *Municipality {
+		x := out[m]
+		if x == nil {
+			x = &Municipality{Input: maturity.Input{Municipality: m, At: at}, Short: map[SLAKey]map[string]maturity.WindowStats{}}
+			out[m] = x
+		}
+		return x
+	}
+	for m := range cat.known {
+		get(m)
+	}
+	svc, err := r.services(ctx, at, w, municipality, cat)
+	if err != nil {
+		return nil, err
+	}
+	for m := range svc.known {
+		get(m)
+	}
+	slas, err := r.slaStats(ctx, at, w, municipality, cat)
+	if err != nil {
+		return nil, err
+	}
+	incs, err := r.incidents(ctx, at, municipality, cat)
+	if err != nil {
+		return nil, err
+	}
+	for m, x := range out {
+		in := &x.Input
+		for id, s := range cat.services[m] {
+			s.MeasurementsC = svc.countC[m][id]
+			s.LastMeasurement = svc.last[m][id]
+			in.Services = append(in.Services, *s)
+		}
+		sort.Slice(in.Services, func(i, j int) bool { return in.Services[i].ID < in.Services[j].ID })
+		for k, s := range cat.slas[m] {
+			st := slas.stats[m][k]
+			s.C, s.P = st.c, st.p
+			in.SLAs = append(in.SLAs, *s)
+			if len(st.short) > 0 {
+				x.Short[k] = st.short
+			}
+		}
+		sort.Slice(in.SLAs, func(i, j int) bool {
+			a, b := in.SLAs[i], in.SLAs[j]
+			return a.Service < b.Service || a.Service == b.Service && a.KPI < b.KPI
+		})
+		in.Incidents = incs[m]
+		x.Unattributed = svc.unattributed[m]
+	}
+	return out, nil
+}
+
+// ms is an instant as milliseconds since the epoch, the precision of stored
+// event times (time + time_ms).
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+const eventMS = "toInt64(toUInt32(time)) * 1000 + time_ms"
+
+// catalogue is the catalogue and SLAs in force at T.
+type catalogue struct {
+	known    map[string]bool
+	services map[string]map[string]*maturity.Service // municipality -> service
+	slas     map[string]map[SLAKey]*maturity.SLA
+}
+
+// provider returns who may report for a catalogued service, and whether it
+// is catalogued.
+func (c *catalogue) provider(m, service string) (string, bool) {
+	s, ok := c.services[m][service]
+	if !ok {
+		return "", false
+	}
+	return s.Provider, true
+}
+
+// counted applies the publisher rule of maturity.md.
+func (c *catalogue) counted(m, service, publisher string) bool {
+	p, ok := c.provider(m, service)
+	return ok && (publisher == p || publisher == contract.Council)
+}
+
+type catRow struct {
+	municipality, typ, service, kpi    string
+	t                                  int64
+	seq                                uint64
+	name, area, delivery, provider     string
+	interval                           uint32
+	open                               uint8
+	unit, direction                    string
+	target, objective                  float64
+}
+
+// after orders catalogue events by event time, then arrival.
+func (a *catRow) after(b *catRow) bool { return a.t > b.t || a.t == b.t && a.seq > b.seq }
+
+func (r *Reader) catalog(ctx context.Context, at time.Time, municipality string) (*catalogue, error) {
+	q := fmt.Sprintf(`SELECT municipality, type, service, kpi, %s AS t, stream_seq, name, area, delivery, provider,
+		reporting_interval_seconds, open_data, unit, direction, target, objective
+		FROM %s FINAL WHERE (? = '' OR municipality = ?)`, eventMS, r.c.Table("catalog"))
+	rows, err := r.c.Query(ctx, q, municipality, municipality)
+	if err != nil {
+		return nil, fmt.Errorf("read catalogue: %w", err)
+	}
+	defer rows.Close()
+	c := &catalogue{known: map[string]bool{}, services: map[string]map[string]*maturity.Service{}, slas: map[string]map[SLAKey]*maturity.SLA{}}
+	type svcKey struct{ m, s string }
+	type slaKey struct {
+		m string
+		k SLAKey
+	}
+	reg, ret := map[svcKey]*catRow{}, map[svcKey]*catRow{}
+	firstReg := map[svcKey]int64{}
+	def := map[slaKey]*catRow{}
+	firstDef := map[slaKey]int64{}
+	limit := ms(at)
+	for rows.Next() {
+		x := &catRow{}
+		if err := rows.Scan(&x.municipality, &x.typ, &x.service, &x.kpi, &x.t, &x.seq, &x.name, &x.area, &x.delivery,
+			&x.provider, &x.interval, &x.open, &x.unit, &x.direction, &x.target, &x.objective); err != nil {
+			return nil, fmt.Errorf("read catalogue: %w", err)
+		}
+		c.known[x.municipality] = true
+		if x.t > limit { // not yet happened at T
+			continue
+		}
+		sk := svcKey{x.municipality, x.service}
+		switch x.typ {
+		case contract.TypeServiceRegistered:
+			if cur := reg[sk]; cur == nil || x.after(cur) {
+				reg[sk] = x
+			}
+			if f, ok := firstReg[sk]; !ok || x.t < f {
+				firstReg[sk] = x.t
+			}
+		case contract.TypeServiceRetired:
+			if cur := ret[sk]; cur == nil || x.after(cur) {
+				ret[sk] = x
+			}
+		case contract.TypeSLADefined:
+			k := slaKey{x.municipality, SLAKey{x.service, x.kpi}}
+			if cur := def[k]; cur == nil || x.after(cur) {
+				def[k] = x
+			}
+			if f, ok := firstDef[k]; !ok || x.t < f {
+				firstDef[k] = x.t
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read catalogue: %w", err)
+	}
+	for sk, x := range reg {
+		if rt := ret[sk]; rt != nil && rt.t > x.t { // retired later than its latest registration
+			continue
+		}
+		if c.services[sk.m] == nil {
+			c.services[sk.m] = map[string]*maturity.Service{}
+		}
+		c.services[sk.m][sk.s] = &maturity.Service{
+			ID: x.service, Name: x.name, Area: x.area, Delivery: x.delivery, Provider: x.provider,
+			ReportingInterval: time.Duration(x.interval) * time.Second, OpenData: x.open == 1,
+			FirstRegistered: time.UnixMilli(firstReg[sk]).UTC(),
+		}
+	}
+	for k, x := range def {
+		if _, ok := c.services[k.m][k.k.Service]; !ok {
+			continue
+		}
+		if c.slas[k.m] == nil {
+			c.slas[k.m] = map[SLAKey]*maturity.SLA{}
+		}
+		c.slas[k.m][k.k] = &maturity.SLA{
+			Service: x.service, KPI: x.kpi, Name: x.name, Unit: x.unit, Direction: x.direction,
+			Target: x.target, Objective: x.objective, FirstDefined: time.UnixMilli(firstDef[k]).UTC(),
+		}
+	}
+	return c, nil
+}
+
+type serviceStats struct {
+	known        map[string]bool
+	countC       map[string]map[string]int
+	last         map[string]map[string]time.Time
+	unattributed map[string]int
+}
+
+// services counts measurements per service and publisher in C and finds
+// the latest one before T; services with none in the last 2W get a second,
+// unbounded look-up of their latest measurement.
+func (r *Reader) services(ctx context.Context, at time.Time, w time.Duration, municipality string, cat *catalogue) (*serviceStats, error) {
+	st := &serviceStats{known: map[string]bool{}, countC: map[string]map[string]int{},
+		last: map[string]map[string]time.Time{}, unattributed: map[string]int{}}
+	from, cStart, to := ms(at.Add(-2*w)), ms(at.Add(-w)), ms(at)
+	q := fmt.Sprintf(`SELECT municipality, service, publisher, countIf(t >= ?) AS c, max(t) AS last
+		FROM (SELECT municipality, service, publisher, %s AS t FROM %s FINAL
+			WHERE time >= toDateTime(?) AND time <= toDateTime(?) AND (? = '' OR municipality = ?))
+		WHERE t >= ? AND t < ?
+		GROUP BY municipality, service, publisher`, eventMS, r.c.Table("measurements"))
+	rows, err := r.c.Query(ctx, q, cStart, from/1000, to/1000, municipality, municipality, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("read measurements per service: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m, s, p string
+		var c uint64
+		var last int64
+		if err := rows.Scan(&m, &s, &p, &c, &last); err != nil {
+			return nil, fmt.Errorf("read measurements per service: %w", err)
+		}
+		st.known[m] = true
+		if !cat.counted(m, s, p) {
+			st.unattributed[m] += int(c)
+			continue
+		}
+		if st.countC[m] == nil {
+			st.countC[m], st.last[m] = map[string]int{}, map[string]time.Time{}
+		}
+		st.countC[m][s] += int(c)
+		if t := time.UnixMilli(last).UTC(); t.After(st.last[m][s]) {
+			st.last[m][s] = t
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read measurements per service: %w", err)
+	}
+	return st, r.olderLast(ctx, at, from, cat, st)
+}
+
+// olderLast finds the latest measurement before 2W ago of catalogued
+// services that have none since.
+func (r *Reader) olderLast(ctx context.Context, at time.Time, before int64, cat *catalogue, st *serviceStats) error {
+	tbl, err := ext.NewTable("missing",
+		ext.Column("municipality", column.Type("String")), ext.Column("service", column.Type("String")),
+		ext.Column("publisher", column.Type("String")))
+	if err != nil {
+		return err
+	}
+	n := 0
+	for m, ss := range cat.services {
+		for id, s := range ss {
+			if _, ok := st.last[m][id]; ok {
+				continue
+			}
+			for _, p := range []string{s.Provider, contract.Council} {
+				if err := tbl.Append(m, id, p); err != nil {
+					return err
+				}
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	q := fmt.Sprintf(`SELECT municipality, service, max(%s) AS last FROM %s FINAL
+		WHERE time <= toDateTime(?) AND (municipality, service, publisher) IN (SELECT municipality, service, publisher FROM missing)
+		GROUP BY municipality, service HAVING last < ?`, eventMS, r.c.Table("measurements"))
+	rows, err := r.c.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)), q, before/1000, before)
+	if err != nil {
+		return fmt.Errorf("read older measurements: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m, s string
+		var last int64
+		if err := rows.Scan(&m, &s, &last); err != nil {
+			return fmt.Errorf("read older measurements: %w", err)
+		}
+		if st.last[m] == nil {
+			st.countC[m], st.last[m] = map[string]int{}, map[string]time.Time{}
+		}
+		st.last[m][s] = time.UnixMilli(last).UTC()
+	}
+	return rows.Err()
+}
+
+type slaStat struct {
+	c, p  maturity.WindowStats
+	short map[string]maturity.WindowStats
+}
+
+type slaStats struct {
+	stats map[string]map[SLAKey]*slaStat
+}
+
+// slaStats counts samples of every SLA in force at T in C, P and the short
+// windows, and how many meet the target of that SLA.
+func (r *Reader) slaStats(ctx context.Context, at time.Time, w time.Duration, municipality string, cat *catalogue) (*slaStats, error) {
+	out := &slaStats{stats: map[string]map[SLAKey]*slaStat{}}
+	tbl, err := ext.NewTable("slas",
+		ext.Column("municipality", column.Type("String")), ext.Column("service", column.Type("String")),
+		ext.Column("kpi", column.Type("String")), ext.Column("lower", column.Type("UInt8")),
+		ext.Column("target", column.Type("Float64")))
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for m, ks := range cat.slas {
+		for k, s := range ks {
+			lower := uint8(0)
+			if s.Direction == contract.LowerIsBetter {
+				lower = 1
+			}
+			if err := tbl.Append(m, k.Service, k.KPI, lower, s.Target); err != nil {
+				return nil, err
+			}
+			n++
+			if out.stats[m] == nil {
+				out.stats[m] = map[SLAKey]*slaStat{}
+			}
+			out.stats[m][k] = &slaStat{short: map[string]maturity.WindowStats{}}
+		}
+	}
+	if n == 0 {
+		return out, nil
+	}
+	from, cStart, to := ms(at.Add(-2*w)), ms(at.Add(-w)), ms(at)
+	sel := "countIf(t >= ?) AS c_n, countIf(t >= ? AND ok) AS c_ok, countIf(t < ?) AS p_n, countIf(t < ? AND ok) AS p_ok"
+	args := []any{cStart, cStart, cStart, cStart}
+	for _, sw := range ShortWindows {
+		s := ms(at.Add(-sw.D))
+		sel += fmt.Sprintf(", countIf(t >= %d) , countIf(t >= %d AND ok)", s, s)
+	}
+	oldest := from
+	for _, sw := range ShortWindows {
+		oldest = min(oldest, ms(at.Add(-sw.D)))
+	}
+	q := fmt.Sprintf(`SELECT municipality, service, kpi, publisher, %s
+		FROM (
+			SELECT municipality, service, kpi, publisher, t, if(lower = 1, value <= target, value >= target) AS ok
+			FROM (SELECT municipality, service, kpi, publisher, value, %s AS t FROM %s FINAL
+				WHERE time >= toDateTime(?) AND time <= toDateTime(?) AND (? = '' OR municipality = ?))
+			ANY INNER JOIN slas USING (municipality, service, kpi)
+			WHERE t >= ? AND t < ?
+		)
+		GROUP BY municipality, service, kpi, publisher`, sel, eventMS, r.c.Table("measurements"))
+	args = append(args, oldest/1000, to/1000, municipality, municipality, oldest, to)
+	rows, err := r.c.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)), q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read SLA samples: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m, s, k, p string
+		v := make([]uint64, 4+2*len(ShortWindows))
+		dst := []any{&m, &s, &k, &p}
+		for i := range v {
+			dst = append(dst, &v[i])
+		}
+		if err := rows.Scan(dst...); err != nil {
+			return nil, fmt.Errorf("read SLA samples: %w", err)
+		}
+		if !cat.counted(m, s, p) {
+			continue
+		}
+		st := out.stats[m][SLAKey{s, k}]
+		if st == nil {
+			continue
+		}
+		st.c.Samples += int(v[0])
+		st.c.Meeting += int(v[1])
+		st.p.Samples += int(v[2])
+		st.p.Meeting += int(v[3])
+		for i, sw := range ShortWindows {
+			if v[4+2*i] > 0 {
+				cur := st.short[sw.Label]
+				cur.Samples += int(v[4+2*i])
+				cur.Meeting += int(v[5+2*i])
+				st.short[sw.Label] = cur
+			}
+		}
+	}
+	return out, rows.Err()
+}
+
+type incRow struct {
+	publisher, typ, service, incident, priority string
+	target                                      uint32
+	t                                           int64
+}
+
+// incidents returns the counted incidents opened before T, per municipality.
+func (r *Reader) incidents(ctx context.Context, at time.Time, municipality string, cat *catalogue) (map[string][]maturity.Incident, error) {
+	q := fmt.Sprintf(`SELECT municipality, publisher, type, service, incident, priority, resolution_target_seconds, %s AS t
+		FROM %s FINAL WHERE time <= toDateTime(?) AND (? = '' OR municipality = ?)`, eventMS, r.c.Table("incidents"))
+	rows, err := r.c.Query(ctx, q, ms(at)/1000, municipality, municipality)
+	if err != nil {
+		return nil, fmt.Errorf("read incidents: %w", err)
+	}
+	defer rows.Close()
+	type key struct{ m, id string }
+	opened := map[key]*incRow{}
+	resolved := map[key]int64{}
+	limit := ms(at)
+	for rows.Next() {
+		var m string
+		x := &incRow{}
+		if err := rows.Scan(&m, &x.publisher, &x.typ, &x.service, &x.incident, &x.priority, &x.target, &x.t); err != nil {
+			return nil, fmt.Errorf("read incidents: %w", err)
+		}
+		if x.t >= limit || !cat.counted(m, x.service, x.publisher) {
+			continue
+		}
+		k := key{m, x.incident}
+		switch x.typ {
+		case contract.TypeIncidentOpened:
+			if cur := opened[k]; cur == nil || x.t < cur.t {
+				opened[k] = x
+			}
+		case contract.TypeIncidentResolved:
+			if cur, ok := resolved[k]; !ok || x.t < cur {
+				resolved[k] = x.t
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read incidents: %w", err)
+	}
+	out := map[string][]maturity.Incident{}
+	for k, x := range opened {
+		in := maturity.Incident{Service: x.service, ID: x.incident, Priority: x.priority,
+			OpenedAt: time.UnixMilli(x.t).UTC(), Deadline: time.UnixMilli(x.t + int64(x.target)*1000).UTC()}
+		if rt, ok := resolved[k]; ok {
+			in.ResolvedAt = time.UnixMilli(rt).UTC()
+		}
+		out[k.m] = append(out[k.m], in)
+	}
+	for _, l := range out {
+		sort.Slice(l, func(i, j int) bool { return l[i].ID < l[j].ID })
+	}
+	return out, nil
+}

@@ -1,0 +1,102 @@
+// Package service wires the evaluator's parts: connections, the engine, the
+// API, the metrics and the level-change history.
+package service
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/assoliment/assoliment/services/evaluator/config"
+	"github.com/assoliment/assoliment/services/evaluator/internal/api"
+	"github.com/assoliment/assoliment/services/evaluator/internal/collector"
+	"github.com/assoliment/assoliment/services/evaluator/internal/engine"
+	"github.com/assoliment/assoliment/services/evaluator/internal/maturity"
+	"github.com/assoliment/assoliment/services/evaluator/internal/reader"
+	"github.com/assoliment/assoliment/services/ingest/schema"
+	"github.com/assoliment/assoliment/services/platform/chconn"
+	"github.com/assoliment/assoliment/services/platform/httpserver"
+	"github.com/assoliment/assoliment/services/platform/logging"
+	"github.com/assoliment/assoliment/services/platform/natsconn"
+)
+
+// Run starts the evaluator and blocks until ctx ends.
+func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
+	log := logging.New(logw, cfg.LogLevel, "evaluator")
+	criteria := maturity.DefaultConfig()
+	if cfg.CriteriaFile != "" {
+		var err error
+		if criteria, err = maturity.LoadConfig(cfg.CriteriaFile); err != nil {
+			return err
+		}
+	}
+	var ch *chconn.Conn
+	for attempt := 1; ; attempt++ {
+		var err error
+		ch, err = chconn.Open(ctx, chconn.Options{Addr: cfg.ClickHouseAddr, Database: cfg.Database, User: cfg.User, Password: cfg.Password})
+		if err == nil {
+			break
+		}
+		if attempt >= 60 || ctx.Err() != nil {
+			return err
+		}
+		log.Warn("clickhouse not reachable yet", "addr", cfg.ClickHouseAddr, "err", err)
+		time.Sleep(time.Second)
+	}
+	defer ch.Close()
+	// The evaluator may start before the ingest service: the schema is
+	// idempotent, so either creates it.
+	if err := schema.Migrate(ctx, ch); err != nil {
+		return err
+	}
+	nc, err := natsconn.Connect(ctx, natsconn.Options{URL: cfg.NATSURL, Creds: cfg.NATSCreds, Name: "evaluator"}, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	hist := engine.NewChanges(ch, js)
+	if err := hist.EnsureStream(ctx); err != nil {
+		return err
+	}
+	evals := collector.NewEvaluations()
+	eng := engine.New(reader.New(ch), hist, evals, criteria, log)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector.New(eng), evals.Duration, evals.Errors,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	api.Routes(mux, eng, log)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if eng.Latest() == nil {
+			http.Error(w, "not ready: no evaluation has completed yet", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	srv, err := httpserver.Listen(cfg.HTTPAddr, httpserver.ReadOnly(mux))
+	if err != nil {
+		return err
+	}
+	log.Info("evaluator started", "http", srv.Addr(), "interval", cfg.Interval.String(), "clickhouse", cfg.ClickHouseAddr,
+		"database", cfg.Database, "window", criteria.Window.String())
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Run(gctx, log) })
+	g.Go(func() error { eng.Run(gctx, cfg.Interval); return nil })
+	err = g.Wait()
+	log.Info("evaluator stopped")
+	return err
+}
