@@ -38,27 +38,23 @@ func Connect(url, creds, name string) (*nats.Conn, jetstream.JetStream, error) {
 }
 
 // StreamConfig is the main stream as the ingest service creates it.
-func StreamConfig(name string) jetstream.StreamConfig {
-	return jetstream.StreamConfig{
-		Name:       name,
-		Subjects:   []string{contract.StreamSubjects},
-		Storage:    jetstream.FileStorage,
-		Duplicates: 2 * time.Minute,
-	}
-}
+func StreamConfig(name string) jetstream.StreamConfig { return contract.StreamConfig(name) }
 
-// EnsureStream creates the main stream when it does not exist; an existing
-// stream is left as it is.
+// EnsureStream creates the main stream (and the import stream it sources)
+// when it does not exist; an existing stream is left as it is.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, name string) error {
-	_, err := js.CreateStream(ctx, StreamConfig(name))
-	if err == nil || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		return nil
+	for _, sc := range []jetstream.StreamConfig{contract.ImportStreamConfig(), StreamConfig(name)} {
+		_, err := js.CreateStream(ctx, sc)
+		if err == nil || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			continue
+		}
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamNameInUse {
+			continue
+		}
+		return fmt.Errorf("create stream %s: %w", sc.Name, err)
 	}
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamNameInUse {
-		return nil
-	}
-	return fmt.Errorf("create stream %s: %w", name, err)
+	return nil
 }
 
 // Counts are the outcomes of published messages.
