@@ -140,14 +140,14 @@ func (c *catalogue) counted(m, service, publisher string) bool {
 }
 
 type catRow struct {
-	municipality, typ, service, kpi    string
-	t                                  int64
-	seq                                uint64
-	name, area, delivery, provider     string
-	interval                           uint32
-	open                               uint8
-	unit, direction                    string
-	target, objective                  float64
+	municipality, typ, service, kpi string
+	t                               int64
+	seq                             uint64
+	name, area, delivery, provider  string
+	interval                        uint32
+	open                            uint8
+	unit, direction                 string
+	target, objective               float64
 }
 
 // after orders catalogue events by event time, then arrival.
