@@ -20,6 +20,7 @@ stop() {
 	done
 	scripts/clickhouse.sh stop
 	echo "stopped"
+	exit 0
 }
 trap stop INT TERM EXIT
 
