@@ -3,10 +3,12 @@
 package natsconn
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -15,7 +17,7 @@ import (
 // Options name the server and credentials.
 type Options struct {
 	URL   string      // comma-separated server URLs
-	Creds string      // optional credentials file (JWT + NKEY seed)
+	Creds string      // optional credentials file: JWT + NKEY seed, or an NKEY seed alone
 	TLS   *tls.Config // optional client TLS
 	Name  string      // connection name shown by the server
 }
@@ -44,7 +46,11 @@ func Connect(ctx context.Context, o Options, log *slog.Logger) (*nats.Conn, erro
 		}),
 	}
 	if o.Creds != "" {
-		opts = append(opts, nats.UserCredentials(o.Creds))
+		auth, err := credentials(o.Creds)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, auth)
 	}
 	if o.TLS != nil {
 		opts = append(opts, nats.Secure(o.TLS))
@@ -66,4 +72,22 @@ func Connect(ctx context.Context, o Options, log *slog.Logger) (*nats.Conn, erro
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// credentials reads a credentials file: a decentralised-auth creds file
+// (user JWT and seed) or the seed of an NKEY user declared in the server's
+// configuration (deploy/nats/secure).
+func credentials(file string) (nats.Option, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("nats credentials: %w", err)
+	}
+	if bytes.Contains(b, []byte("BEGIN NATS USER JWT")) {
+		return nats.UserCredentials(file), nil
+	}
+	opt, err := nats.NkeyOptionFromSeed(file)
+	if err != nil {
+		return nil, fmt.Errorf("nats credentials %s: neither a creds file nor an NKEY seed: %w", file, err)
+	}
+	return opt, nil
 }
