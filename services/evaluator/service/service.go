@@ -38,10 +38,14 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 			return err
 		}
 	}
+	chTLS, err := cfg.TLS.ClickHouseConfig()
+	if err != nil {
+		return err
+	}
 	var ch *chconn.Conn
 	for attempt := 1; ; attempt++ {
 		var err error
-		ch, err = chconn.Open(ctx, chconn.Options{Addr: cfg.ClickHouseAddr, Database: cfg.Database, User: cfg.User, Password: cfg.Password})
+		ch, err = chconn.Open(ctx, chconn.Options{Addr: cfg.ClickHouseAddr, Database: cfg.Database, User: cfg.User, Password: cfg.Password, TLS: chTLS})
 		if err == nil {
 			break
 		}
@@ -57,7 +61,11 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	if err := schema.Migrate(ctx, ch); err != nil {
 		return err
 	}
-	nc, err := natsconn.Connect(ctx, natsconn.Options{URL: cfg.NATSURL, Creds: cfg.NATSCreds, Name: "evaluator"}, log)
+	natsTLS, err := cfg.TLS.NATS()
+	if err != nil {
+		return err
+	}
+	nc, err := natsconn.Connect(ctx, natsconn.Options{URL: cfg.NATSURL, Creds: cfg.NATSCreds, TLS: natsTLS, Name: "evaluator"}, log)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,11 @@
 -- event identity (municipality, publisher, id): ReplacingMergeTree keeps one
 -- row per identity, the one with the highest version, and the ingest writes
 -- version = 2^64-1 - stream sequence, so the first accepted copy stands.
--- Readers that must never count twice use FINAL.
+-- The ingest service looks identities up before inserting, so a second copy
+-- is stored only in the rare race of two replicas handling two copies at
+-- once; it then records the identity in `duplicates` and merges the
+-- partition. Readers of the small tables always use FINAL; readers of
+-- measurements use FINAL while `duplicates` has unresolved rows.
 CREATE TABLE IF NOT EXISTS {db}.measurements (
     municipality String,
     publisher String,
@@ -15,7 +19,9 @@ CREATE TABLE IF NOT EXISTS {db}.measurements (
     source String,
     stream_seq UInt64,
     ingested_at DateTime('UTC'),
-    version UInt64
+    version UInt64,
+    -- one KPI series of one publisher, for fast aggregation
+    series UInt64 MATERIALIZED cityHash64(municipality, service, kpi, publisher)
 ) ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(time)
 ORDER BY (municipality, publisher, id);
@@ -63,4 +69,15 @@ CREATE TABLE IF NOT EXISTS {db}.incidents (
     version UInt64
 ) ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(time)
+ORDER BY (municipality, publisher, id);
+
+-- Identities found stored twice (see above); resolved once merged.
+CREATE TABLE IF NOT EXISTS {db}.duplicates (
+    municipality String,
+    publisher String,
+    id String,
+    detected_at DateTime('UTC'),
+    resolved UInt8,
+    version UInt64
+) ENGINE = ReplacingMergeTree(version)
 ORDER BY (municipality, publisher, id);

@@ -30,15 +30,15 @@ func Statements(db string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, stmt := range strings.Split(string(b), ";") {
-			var lines []string
-			for _, l := range strings.Split(stmt, "\n") {
-				if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "--") {
-					lines = append(lines, l)
-				}
+		var lines []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "--") {
+				lines = append(lines, l)
 			}
-			if len(lines) > 0 {
-				out = append(out, strings.ReplaceAll(strings.Join(lines, "\n"), "{db}", "`"+db+"`"))
+		}
+		for _, stmt := range strings.Split(strings.Join(lines, "\n"), ";") {
+			if stmt = strings.TrimSpace(stmt); stmt != "" {
+				out = append(out, strings.ReplaceAll(stmt, "{db}", "`"+db+"`"))
 			}
 		}
 	}

@@ -36,7 +36,11 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	if err := schema.Migrate(ctx, ch); err != nil {
 		return err
 	}
-	nc, err := natsconn.Connect(ctx, natsconn.Options{URL: cfg.NATSURL, Creds: cfg.NATSCreds, Name: "ingest"}, log)
+	natsTLS, err := cfg.TLS.NATS()
+	if err != nil {
+		return err
+	}
+	nc, err := natsconn.Connect(ctx, natsconn.Options{URL: cfg.NATSURL, Creds: cfg.NATSCreds, TLS: natsTLS, Name: "ingest"}, log)
 	if err != nil {
 		return err
 	}
@@ -89,8 +93,12 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 func connectClickHouse(ctx context.Context, cfg config.Config, log interface {
 	Warn(string, ...any)
 }) (*chconn.Conn, error) {
+	tc, err := cfg.TLS.ClickHouseConfig()
+	if err != nil {
+		return nil, err
+	}
 	for attempt := 1; ; attempt++ {
-		ch, err := chconn.Open(ctx, chconn.Options{Addr: cfg.ClickHouseAddr, Database: cfg.Database, User: cfg.User, Password: cfg.Password})
+		ch, err := chconn.Open(ctx, chconn.Options{Addr: cfg.ClickHouseAddr, Database: cfg.Database, User: cfg.User, Password: cfg.Password, TLS: tc})
 		if err == nil {
 			return ch, nil
 		}

@@ -29,11 +29,34 @@ type Conn struct {
 	Version  driver.ServerVersion
 }
 
-// Open connects to the server, creating the database when missing.
+// Open connects to the server, creating the database when missing; the
+// connection's current database is o.Database.
 func Open(ctx context.Context, o Options) (*Conn, error) {
+	boot, err := open(ctx, o, "default")
+	if err != nil {
+		return nil, err
+	}
+	err = boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quote(o.Database))
+	boot.Close()
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse %s: create database %s: %w", o.Addr, o.Database, err)
+	}
+	conn, err := open(ctx, o, o.Database)
+	if err != nil {
+		return nil, err
+	}
+	v, err := conn.ServerVersion()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("clickhouse %s: server version: %w", o.Addr, err)
+	}
+	return &Conn{Conn: conn, Database: o.Database, Version: *v}, nil
+}
+
+func open(ctx context.Context, o Options, database string) (driver.Conn, error) {
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr:        []string{o.Addr},
-		Auth:        clickhouse.Auth{Database: "default", Username: o.User, Password: o.Password},
+		Auth:        clickhouse.Auth{Database: database, Username: o.User, Password: o.Password},
 		TLS:         o.TLS,
 		DialTimeout: 5 * time.Second,
 		ReadTimeout: 5 * time.Minute,
@@ -46,16 +69,7 @@ func Open(ctx context.Context, o Options) (*Conn, error) {
 		conn.Close()
 		return nil, fmt.Errorf("clickhouse %s: %w", o.Addr, err)
 	}
-	v, err := conn.ServerVersion()
-	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("clickhouse %s: server version: %w", o.Addr, err)
-	}
-	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quote(o.Database)); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("clickhouse %s: create database %s: %w", o.Addr, o.Database, err)
-	}
-	return &Conn{Conn: conn, Database: o.Database, Version: *v}, nil
+	return conn, nil
 }
 
 // AtLeast reports whether the server is version major.minor or newer.

@@ -8,6 +8,7 @@ package reader
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"time"
 
@@ -69,16 +70,12 @@ func (r *Reader) Read(ctx context.Context, at time.Time, w time.Duration, munici
 	for m := range cat.known {
 		get(m)
 	}
-	svc, err := r.services(ctx, at, w, municipality, cat)
+	svc, slas, err := r.measurements(ctx, at, w, municipality, cat)
 	if err != nil {
 		return nil, err
 	}
 	for m := range svc.known {
 		get(m)
-	}
-	slas, err := r.slaStats(ctx, at, w, municipality, cat)
-	if err != nil {
-		return nil, err
 	}
 	incs, err := r.incidents(ctx, at, municipality, cat)
 	if err != nil {
@@ -244,47 +241,159 @@ type serviceStats struct {
 	unattributed map[string]int
 }
 
-// services counts measurements per service and publisher in C and finds
-// the latest one before T; services with none in the last 2W get a second,
-// unbounded look-up of their latest measurement.
-func (r *Reader) services(ctx context.Context, at time.Time, w time.Duration, municipality string, cat *catalogue) (*serviceStats, error) {
+type slaStat struct {
+	c, p  maturity.WindowStats
+	short map[string]maturity.WindowStats
+}
+
+type slaStats struct {
+	stats map[string]map[SLAKey]*slaStat
+}
+
+// duplicatesPending reports whether some measurement identity is known to
+// be stored twice and not merged yet; reads then deduplicate with FINAL.
+func (r *Reader) duplicatesPending(ctx context.Context) (bool, error) {
+	var n uint64
+	err := r.c.QueryRow(ctx, fmt.Sprintf("SELECT countIf(resolved = 0) FROM %s FINAL", r.c.Table("duplicates"))).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("read duplicates: %w", err)
+	}
+	return n > 0, nil
+}
+
+// measurements aggregates, in one pass over the last 2W of measurements,
+// every KPI series of every publisher (the series column): samples in C, P
+// and the short windows, how many meet the target of the SLA in force at T
+// (looked up with joinGet in a Join table filled for this evaluation), and
+// the latest time. Who counts is decided here, in Go.
+func (r *Reader) measurements(ctx context.Context, at time.Time, w time.Duration, municipality string, cat *catalogue) (*serviceStats, *slaStats, error) {
 	st := &serviceStats{known: map[string]bool{}, countC: map[string]map[string]int{},
 		last: map[string]map[string]time.Time{}, unattributed: map[string]int{}}
-	from, cStart, to := ms(at.Add(-2*w)), ms(at.Add(-w)), ms(at)
-	q := fmt.Sprintf(`SELECT municipality, service, publisher, countIf(t >= ?) AS c, max(t) AS last
-		FROM (SELECT municipality, service, publisher, %s AS t FROM %s FINAL
-			WHERE time >= toDateTime(?) AND time <= toDateTime(?) AND (? = '' OR municipality = ?))
-		WHERE t >= ? AND t < ?
-		GROUP BY municipality, service, publisher`, eventMS, r.c.Table("measurements"))
-	rows, err := r.c.Query(ctx, q, cStart, from/1000, to/1000, municipality, municipality, from, to)
+	out := &slaStats{stats: map[string]map[SLAKey]*slaStat{}}
+	targets, err := r.targets(ctx, cat, out)
 	if err != nil {
-		return nil, fmt.Errorf("read measurements per service: %w", err)
+		return nil, nil, err
+	}
+	defer r.c.Exec(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+r.c.Table(targets))
+	final := ""
+	if dup, err := r.duplicatesPending(ctx); err != nil {
+		return nil, nil, err
+	} else if dup {
+		final = " FINAL"
+	}
+	from, cStart, to := ms(at.Add(-2*w)), ms(at.Add(-w)), ms(at)
+	sel := fmt.Sprintf("countIf(t >= %d), countIf(t >= %d AND ok), countIf(t < %d), countIf(t < %d AND ok)", cStart, cStart, cStart, cStart)
+	oldest := from
+	for _, sw := range ShortWindows {
+		s := ms(at.Add(-sw.D))
+		sel += fmt.Sprintf(", countIf(t >= %d), countIf(t >= %d AND ok)", s, s)
+		oldest = min(oldest, s)
+	}
+	q := fmt.Sprintf(`SELECT any(municipality), any(service), any(kpi), any(publisher), %s, max(t)
+		FROM (
+			SELECT series, municipality, service, kpi, publisher, %s AS t,
+				if(joinGet('%s', 'lower', series) = 1, value <= joinGet('%s', 'target', series), value >= joinGet('%s', 'target', series)) AS ok
+			FROM %s%s
+			WHERE time >= toDateTime(?) AND time <= toDateTime(?) AND (? = '' OR municipality = ?)
+		)
+		WHERE t >= ? AND t < ?
+		GROUP BY series`, sel, eventMS, targets, targets, targets, r.c.Table("measurements"), final)
+	rows, err := r.c.Query(ctx, q, oldest/1000, to/1000, municipality, municipality, oldest, to)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read measurements: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var m, s, p string
-		var c uint64
+		var m, s, k, p string
+		v := make([]uint64, 4+2*len(ShortWindows))
 		var last int64
-		if err := rows.Scan(&m, &s, &p, &c, &last); err != nil {
-			return nil, fmt.Errorf("read measurements per service: %w", err)
+		dst := []any{&m, &s, &k, &p}
+		for i := range v {
+			dst = append(dst, &v[i])
+		}
+		if err := rows.Scan(append(dst, &last)...); err != nil {
+			return nil, nil, fmt.Errorf("read measurements: %w", err)
 		}
 		st.known[m] = true
 		if !cat.counted(m, s, p) {
-			st.unattributed[m] += int(c)
+			st.unattributed[m] += int(v[0])
 			continue
 		}
 		if st.countC[m] == nil {
 			st.countC[m], st.last[m] = map[string]int{}, map[string]time.Time{}
 		}
-		st.countC[m][s] += int(c)
-		if t := time.UnixMilli(last).UTC(); t.After(st.last[m][s]) {
+		st.countC[m][s] += int(v[0])
+		if t := time.UnixMilli(last).UTC(); t.After(st.last[m][s]) && last >= from {
 			st.last[m][s] = t
+		}
+		sla := out.stats[m][SLAKey{s, k}]
+		if sla == nil {
+			continue
+		}
+		sla.c.Samples += int(v[0])
+		sla.c.Meeting += int(v[1])
+		sla.p.Samples += int(v[2])
+		sla.p.Meeting += int(v[3])
+		for i, sw := range ShortWindows {
+			if v[4+2*i] > 0 {
+				cur := sla.short[sw.Label]
+				cur.Samples += int(v[4+2*i])
+				cur.Meeting += int(v[5+2*i])
+				sla.short[sw.Label] = cur
+			}
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read measurements per service: %w", err)
+		return nil, nil, fmt.Errorf("read measurements: %w", err)
 	}
-	return st, r.olderLast(ctx, at, from, cat, st)
+	return st, out, r.olderLast(ctx, at, from, cat, st)
+}
+
+// targets creates a Join table with the direction and target of every SLA
+// in force at T, keyed by the series of its provider and of the council,
+// and prepares the per-SLA stats. It returns the table's name.
+func (r *Reader) targets(ctx context.Context, cat *catalogue, out *slaStats) (string, error) {
+	name := fmt.Sprintf("sla_targets_%d_%d", time.Now().UnixNano(), rand.Uint32())
+	if err := r.c.Exec(ctx, fmt.Sprintf("CREATE TABLE %s (series UInt64, lower UInt8, target Float64) ENGINE = Join(ANY, LEFT, series)",
+		r.c.Table(name))); err != nil {
+		return "", fmt.Errorf("create SLA targets: %w", err)
+	}
+	tbl, err := ext.NewTable("slas",
+		ext.Column("municipality", column.Type("String")), ext.Column("service", column.Type("String")),
+		ext.Column("kpi", column.Type("String")), ext.Column("publisher", column.Type("String")),
+		ext.Column("lower", column.Type("UInt8")), ext.Column("target", column.Type("Float64")))
+	if err != nil {
+		return name, err
+	}
+	n := 0
+	for m, ks := range cat.slas {
+		for k, s := range ks {
+			if out.stats[m] == nil {
+				out.stats[m] = map[SLAKey]*slaStat{}
+			}
+			out.stats[m][k] = &slaStat{short: map[string]maturity.WindowStats{}}
+			lower := uint8(0)
+			if s.Direction == contract.LowerIsBetter {
+				lower = 1
+			}
+			provider, _ := cat.provider(m, k.Service)
+			for _, p := range []string{provider, contract.Council} {
+				if err := tbl.Append(m, k.Service, k.KPI, p, lower, s.Target); err != nil {
+					return name, err
+				}
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		return name, nil
+	}
+	err = r.c.Exec(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)), fmt.Sprintf(
+		"INSERT INTO %s SELECT cityHash64(municipality, service, kpi, publisher), lower, target FROM slas", r.c.Table(name)))
+	if err != nil {
+		return name, fmt.Errorf("fill SLA targets: %w", err)
+	}
+	return name, nil
 }
 
 // olderLast finds the latest measurement before 2W ago of catalogued
@@ -313,7 +422,7 @@ func (r *Reader) olderLast(ctx context.Context, at time.Time, before int64, cat 
 	if n == 0 {
 		return nil
 	}
-	q := fmt.Sprintf(`SELECT municipality, service, max(%s) AS last FROM %s FINAL
+	q := fmt.Sprintf(`SELECT municipality, service, max(%s) AS last FROM %s
 		WHERE time <= toDateTime(?) AND (municipality, service, publisher) IN (SELECT municipality, service, publisher FROM missing)
 		GROUP BY municipality, service HAVING last < ?`, eventMS, r.c.Table("measurements"))
 	rows, err := r.c.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)), q, before/1000, before)
@@ -333,105 +442,6 @@ func (r *Reader) olderLast(ctx context.Context, at time.Time, before int64, cat 
 		st.last[m][s] = time.UnixMilli(last).UTC()
 	}
 	return rows.Err()
-}
-
-type slaStat struct {
-	c, p  maturity.WindowStats
-	short map[string]maturity.WindowStats
-}
-
-type slaStats struct {
-	stats map[string]map[SLAKey]*slaStat
-}
-
-// slaStats counts samples of every SLA in force at T in C, P and the short
-// windows, and how many meet the target of that SLA.
-func (r *Reader) slaStats(ctx context.Context, at time.Time, w time.Duration, municipality string, cat *catalogue) (*slaStats, error) {
-	out := &slaStats{stats: map[string]map[SLAKey]*slaStat{}}
-	tbl, err := ext.NewTable("slas",
-		ext.Column("municipality", column.Type("String")), ext.Column("service", column.Type("String")),
-		ext.Column("kpi", column.Type("String")), ext.Column("lower", column.Type("UInt8")),
-		ext.Column("target", column.Type("Float64")))
-	if err != nil {
-		return nil, err
-	}
-	n := 0
-	for m, ks := range cat.slas {
-		for k, s := range ks {
-			lower := uint8(0)
-			if s.Direction == contract.LowerIsBetter {
-				lower = 1
-			}
-			if err := tbl.Append(m, k.Service, k.KPI, lower, s.Target); err != nil {
-				return nil, err
-			}
-			n++
-			if out.stats[m] == nil {
-				out.stats[m] = map[SLAKey]*slaStat{}
-			}
-			out.stats[m][k] = &slaStat{short: map[string]maturity.WindowStats{}}
-		}
-	}
-	if n == 0 {
-		return out, nil
-	}
-	from, cStart, to := ms(at.Add(-2*w)), ms(at.Add(-w)), ms(at)
-	sel := "countIf(t >= ?) AS c_n, countIf(t >= ? AND ok) AS c_ok, countIf(t < ?) AS p_n, countIf(t < ? AND ok) AS p_ok"
-	args := []any{cStart, cStart, cStart, cStart}
-	for _, sw := range ShortWindows {
-		s := ms(at.Add(-sw.D))
-		sel += fmt.Sprintf(", countIf(t >= %d) , countIf(t >= %d AND ok)", s, s)
-	}
-	oldest := from
-	for _, sw := range ShortWindows {
-		oldest = min(oldest, ms(at.Add(-sw.D)))
-	}
-	q := fmt.Sprintf(`SELECT municipality, service, kpi, publisher, %s
-		FROM (
-			SELECT municipality, service, kpi, publisher, t, if(lower = 1, value <= target, value >= target) AS ok
-			FROM (SELECT municipality, service, kpi, publisher, value, %s AS t FROM %s FINAL
-				WHERE time >= toDateTime(?) AND time <= toDateTime(?) AND (? = '' OR municipality = ?))
-			ANY INNER JOIN slas USING (municipality, service, kpi)
-			WHERE t >= ? AND t < ?
-		)
-		GROUP BY municipality, service, kpi, publisher`, sel, eventMS, r.c.Table("measurements"))
-	args = append(args, oldest/1000, to/1000, municipality, municipality, oldest, to)
-	rows, err := r.c.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)), q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read SLA samples: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var m, s, k, p string
-		v := make([]uint64, 4+2*len(ShortWindows))
-		dst := []any{&m, &s, &k, &p}
-		for i := range v {
-			dst = append(dst, &v[i])
-		}
-		if err := rows.Scan(dst...); err != nil {
-			return nil, fmt.Errorf("read SLA samples: %w", err)
-		}
-		if !cat.counted(m, s, p) {
-			continue
-		}
-		st := out.stats[m][SLAKey{s, k}]
-		if st == nil {
-			continue
-		}
-		st.c.Samples += int(v[0])
-		st.c.Meeting += int(v[1])
-		st.p.Samples += int(v[2])
-		st.p.Meeting += int(v[3])
-		for i, sw := range ShortWindows {
-			if v[4+2*i] > 0 {
-				cur := st.short[sw.Label]
-				cur.Samples += int(v[4+2*i])
-				cur.Meeting += int(v[5+2*i])
-				st.short[sw.Label] = cur
-			}
-		}
-	}
-	return out, rows.Err()
 }
 
 type incRow struct {

@@ -24,6 +24,7 @@ import (
 type Sink interface {
 	Existing(ctx context.Context, ids []store.Identity) (map[store.Identity]bool, error)
 	Insert(ctx context.Context, rows []store.Row) error
+	Converge(ctx context.Context, ids []store.Identity) (int, error)
 }
 
 // Config tunes the loop.
@@ -239,7 +240,22 @@ func (p *Pipeline) flush(ctx context.Context, batch []item) {
 				rows = append(rows, store.Row{Event: batch[i].ev, StreamSeq: batch[i].seq, IngestedAt: batch[i].at})
 			}
 		}
-		return p.sink.Insert(ctx, rows)
+		if err := p.sink.Insert(ctx, rows); err != nil {
+			return err
+		}
+		// Another replica may have stored a copy of the same identity at
+		// the same moment: find and merge such copies before acknowledging.
+		inserted := make([]store.Identity, 0, len(rows))
+		for i := range rows {
+			if rows[i].Event.Kind() == contract.KindMeasurement {
+				inserted = append(inserted, rows[i].Identity())
+			}
+		}
+		n, err := p.sink.Converge(ctx, inserted)
+		if n > 0 {
+			p.log.Warn("identities stored twice by concurrent replicas; merged", "count", n)
+		}
+		return err
 	})
 	if !ok {
 		return

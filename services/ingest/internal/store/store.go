@@ -50,17 +50,9 @@ func (s *Store) Existing(ctx context.Context, ids []Identity) (map[Identity]bool
 	if len(ids) == 0 {
 		return found, nil
 	}
-	tbl, err := ext.NewTable("batch_ids",
-		ext.Column("m", column.Type("String")),
-		ext.Column("p", column.Type("String")),
-		ext.Column("i", column.Type("String")))
+	tbl, err := identityTable(ids)
 	if err != nil {
 		return nil, err
-	}
-	for _, id := range ids {
-		if err := tbl.Append(id.Municipality, id.Publisher, id.ID); err != nil {
-			return nil, err
-		}
 	}
 	q := ""
 	for i, t := range tables {
@@ -82,6 +74,90 @@ func (s *Store) Existing(ctx context.Context, ids []Identity) (map[Identity]bool
 		found[id] = true
 	}
 	return found, rows.Err()
+}
+
+// identityTable holds ids as an external table for IN look-ups.
+func identityTable(ids []Identity) (*ext.Table, error) {
+	tbl, err := ext.NewTable("batch_ids",
+		ext.Column("m", column.Type("String")),
+		ext.Column("p", column.Type("String")),
+		ext.Column("i", column.Type("String")))
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if err := tbl.Append(id.Municipality, id.Publisher, id.ID); err != nil {
+			return nil, err
+		}
+	}
+	return tbl, nil
+}
+
+// Converge finds measurements of ids stored more than once (two replicas
+// handled two copies at the same moment), records them in the duplicates
+// table, so readers deduplicate meanwhile, merges their partitions so one
+// row per identity remains, and marks them resolved. It returns how many
+// identities were stored twice.
+func (s *Store) Converge(ctx context.Context, ids []Identity) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	tbl, err := identityTable(ids)
+	if err != nil {
+		return 0, err
+	}
+	q := fmt.Sprintf(`SELECT municipality, publisher, id, groupUniqArray(toYYYYMM(time)) FROM %s
+		WHERE (municipality, publisher, id) IN (SELECT m, p, i FROM batch_ids)
+		GROUP BY municipality, publisher, id HAVING count() > 1`, s.c.Table("measurements"))
+	rows, err := s.c.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)), q)
+	if err != nil {
+		return 0, fmt.Errorf("look for identities stored twice: %w", err)
+	}
+	var dups []Identity
+	parts := map[uint32]bool{}
+	for rows.Next() {
+		var id Identity
+		var ps []uint32
+		if err := rows.Scan(&id.Municipality, &id.Publisher, &id.ID, &ps); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("look for identities stored twice: %w", err)
+		}
+		dups = append(dups, id)
+		for _, p := range ps {
+			parts[p] = true
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(dups) == 0 {
+		return 0, err
+	}
+	if err := s.markDuplicates(ctx, dups, 0); err != nil {
+		return 0, err
+	}
+	for p := range parts {
+		if err := s.c.Exec(ctx, fmt.Sprintf("OPTIMIZE TABLE %s PARTITION %d FINAL", s.c.Table("measurements"), p)); err != nil {
+			return 0, fmt.Errorf("merge partition %d: %w", p, err)
+		}
+	}
+	return len(dups), s.markDuplicates(ctx, dups, 1)
+}
+
+func (s *Store) markDuplicates(ctx context.Context, ids []Identity, resolved uint8) error {
+	b, err := s.c.PrepareBatch(s.c.InsertContext(ctx), fmt.Sprintf(
+		"INSERT INTO %s (municipality, publisher, id, detected_at, resolved, version)", s.c.Table("duplicates")))
+	if err != nil {
+		return fmt.Errorf("record duplicates: %w", err)
+	}
+	now := time.Now().UTC()
+	for _, id := range ids {
+		if err := b.Append(id.Municipality, id.Publisher, id.ID, now.Truncate(time.Second), resolved, uint64(now.UnixNano())+uint64(resolved)); err != nil {
+			return fmt.Errorf("record duplicates: %w", err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("record duplicates: %w", err)
+	}
+	return nil
 }
 
 // Insert writes rows with one batch insert per table, and returns once the

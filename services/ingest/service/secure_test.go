@@ -1,0 +1,89 @@
+package service_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/assoliment/assoliment/services/contract"
+	"github.com/assoliment/assoliment/services/ingest/config"
+	"github.com/assoliment/assoliment/services/platform/natsauth/natsauthtest"
+	"github.com/assoliment/assoliment/services/platform/testenv"
+)
+
+// TestSecureNATS runs the ingest service as the ingest user of the shipped
+// secure configuration, over TLS with a client certificate: its permissions
+// are enough to set up the streams and the consumer, store events, dead-letter
+// rejects and acknowledge, while providers and the council publish with
+// theirs.
+func TestSecureNATS(t *testing.T) {
+	s := natsauthtest.Start(t, true)
+	ch := testenv.ClickHouse(t)
+	cfg, err := config.Parse([]string{
+		"--nats-url", s.ClientURL(), "--nats-creds", s.Seed(t, "ingest"),
+		"--nats-tls-ca", s.Certs.CA, "--nats-tls-cert", s.Certs.ClientCert, "--nats-tls-key", s.Certs.ClientKey,
+		"--clickhouse-addr", testenv.ClickHouseAddr(), "--clickhouse-database", ch.Database, "--http-addr", freeAddr(t),
+		"--flush-interval", "50ms", "--log-level", "warn",
+	}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TLS.NATSCA != s.Certs.CA || cfg.TLS.NATSCert == "" || cfg.TLS.ClickHouse {
+		t.Fatalf("tls settings %+v", cfg.TLS)
+	}
+	runService(t, cfg)
+
+	at := time.Now().UTC().Add(-time.Hour)
+	council := mustJS(t, s.ConnectAs(t, "council-sabadell"))
+	fcc := mustJS(t, s.ConnectAs(t, "provider-fcc-medi-ambient"))
+	publishEvent(t, council, event(contract.TypeServiceRegistered, "sabadell", contract.Council, "reg-1", at, &contract.ServiceRegistered{
+		Service: "waste", Area: "environment", Delivery: contract.DeliveryConcession, Provider: "fcc-medi-ambient", ReportingIntervalSeconds: 900}))
+	publishEvent(t, fcc, event(contract.TypeKPIMeasured, "sabadell", "fcc-medi-ambient", "m-1", at, &contract.KPIMeasured{Service: "waste", KPI: "on-time", Value: 0.97}))
+	bad := []byte(`{"specversion":"1.0","id":"m-2"`)
+	publish(t, fcc, "smartcity.terrassa.fcc-medi-ambient.measurement", bad)
+
+	// A provider cannot roll the stream up (delete everything before its
+	// message) with the Nats-Rollup header: the stream does not allow it.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rollup := nats.NewMsg("smartcity.sabadell.fcc-medi-ambient.measurement")
+	rollup.Header.Set("Nats-Rollup", "all")
+	rollup.Data = []byte(`{}`)
+	var apiErr *jetstream.APIError
+	if _, err := fcc.PublishMsg(ctx, rollup); err == nil || !errors.As(err, &apiErr) {
+		t.Fatalf("a roll-up must be refused by the stream, got %v", err)
+	}
+
+	eventually(t, "stored events", 20*time.Second, func() bool {
+		return count(t, ch, "SELECT count() FROM {db}.catalog") == 1 && count(t, ch, "SELECT count() FROM {db}.measurements") == 1
+	})
+	op := mustJS(t, s.ConnectAs(t, "operator"))
+	dlq, err := op.Stream(ctx, contract.DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "dead letter", 20*time.Second, func() bool {
+		info, err := dlq.Info(ctx)
+		return err == nil && info.State.Msgs == 1
+	})
+	m, err := dlq.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Header.Get(contract.HeaderReason) != string(contract.ReasonMalformedJSON) || string(m.Data) != string(bad) {
+		t.Fatalf("dead letter %v %q", m.Header, m.Data)
+	}
+	// Everything acknowledged: nothing pending for redelivery.
+	eventually(t, "acknowledged", 10*time.Second, func() bool {
+		c, err := op.Consumer(ctx, contract.Stream, cfg.Consumer)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
+	})
+}
