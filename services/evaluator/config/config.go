@@ -7,6 +7,7 @@ import (
 
 	"github.com/assoliment/assoliment/services/platform/config"
 	"github.com/assoliment/assoliment/services/platform/logging"
+	"github.com/assoliment/assoliment/services/platform/tlsconfig"
 )
 
 // Config of the evaluator.
@@ -17,6 +18,7 @@ type Config struct {
 	Interval                                 time.Duration
 	CriteriaFile                             string
 	LogLevel                                 string
+	TLS                                      tlsconfig.Settings // NATS and ClickHouse TLS
 }
 
 // Parse reads args and the environment (getenv); every problem is listed.
@@ -25,6 +27,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	s := config.New("evaluator", getenv)
 	s.String(&c.NATSURL, "nats-url", "NATS_URL", "nats://127.0.0.1:4222", "NATS server URLs", config.NATSURL)
 	s.String(&c.NATSCreds, "nats-creds", "NATS_CREDS", "", "NATS credentials file (optional)", nil)
+	tlsconfig.Register(s, &c.TLS)
 	s.String(&c.ClickHouseAddr, "clickhouse-addr", "CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native protocol address", config.HostPort)
 	s.String(&c.Database, "clickhouse-database", "CLICKHOUSE_DATABASE", "smartcity", "ClickHouse database", config.Identifier)
 	s.String(&c.User, "clickhouse-user", "CLICKHOUSE_USER", "default", "ClickHouse user", nil)
@@ -34,6 +37,9 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	s.String(&c.CriteriaFile, "criteria-file", "CRITERIA_FILE", "", "YAML file of thresholds and windows (built-in defaults when empty)", nil)
 	s.String(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error", logging.CheckLevel)
 	if err := s.Parse(args); err != nil {
+		return c, err
+	}
+	if err := c.TLS.Check(); err != nil {
 		return c, err
 	}
 	return c, nil

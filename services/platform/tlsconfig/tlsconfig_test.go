@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/assoliment/assoliment/services/platform/config"
 	"github.com/assoliment/assoliment/services/platform/testenv"
 	"github.com/assoliment/assoliment/services/platform/tlsconfig"
 )
@@ -147,5 +148,50 @@ func TestClientErrors(t *testing.T) {
 	cfg, err := tlsconfig.Client(tlsconfig.Options{})
 	if err != nil || cfg.RootCAs != nil || cfg.InsecureSkipVerify {
 		t.Fatalf("system roots expected: %v %+v", err, cfg)
+	}
+}
+
+func TestSettings(t *testing.T) {
+	f := testenv.Certs(t, t.TempDir())
+	parse := func(args []string, env map[string]string) tlsconfig.Settings {
+		t.Helper()
+		var st tlsconfig.Settings
+		s := config.New("svc", func(k string) string { return env[k] })
+		tlsconfig.Register(s, &st)
+		if err := s.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	// Nothing set: no TLS configuration at all.
+	st := parse(nil, nil)
+	if n, err := st.NATS(); n != nil || err != nil {
+		t.Fatalf("nats: %v %v", n, err)
+	}
+	if c, err := st.ClickHouseConfig(); c != nil || err != nil {
+		t.Fatalf("clickhouse: %v %v", c, err)
+	}
+	// Flags and environment variables.
+	st = parse([]string{"--nats-tls-ca", f.CA, "--nats-tls-cert", f.ClientCert, "--clickhouse-tls=true"},
+		map[string]string{"NATS_TLS_KEY": f.ClientKey, "CLICKHOUSE_TLS_CA": f.CA})
+	if err := st.Check(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := st.NATS()
+	if err != nil || n.RootCAs == nil || len(n.Certificates) != 1 || n.InsecureSkipVerify {
+		t.Fatalf("nats: %+v %v", n, err)
+	}
+	c, err := st.ClickHouseConfig()
+	if err != nil || c.RootCAs == nil || c.InsecureSkipVerify {
+		t.Fatalf("clickhouse: %+v %v", c, err)
+	}
+	// ClickHouse TLS with the system's roots.
+	if c, err := parse([]string{"--clickhouse-tls=true"}, nil).ClickHouseConfig(); err != nil || c == nil || c.RootCAs != nil {
+		t.Fatalf("clickhouse with system roots: %+v %v", c, err)
+	}
+	// Every problem at once.
+	err = parse([]string{"--nats-tls-cert", f.ClientCert}, map[string]string{"CLICKHOUSE_TLS_CA": f.CA}).Check()
+	if err == nil || !strings.Contains(err.Error(), "set both or neither") || !strings.Contains(err.Error(), "CLICKHOUSE_TLS is false") {
+		t.Fatalf("want both problems, got %v", err)
 	}
 }

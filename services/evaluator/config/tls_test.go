@@ -1,0 +1,43 @@
+package config
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/assoliment/assoliment/services/platform/testenv"
+)
+
+func TestTLSSettings(t *testing.T) {
+	f := testenv.Certs(t, t.TempDir())
+	env := map[string]string{"NATS_TLS_CA": f.CA, "NATS_TLS_CERT": f.ClientCert, "NATS_TLS_KEY": f.ClientKey,
+		"CLICKHOUSE_TLS": "true", "CLICKHOUSE_TLS_CA": f.CA, "CLICKHOUSE_ADDR": "db.example.cat:9440"}
+	c, err := Parse(nil, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := c.TLS.NATS()
+	if err != nil || n == nil || n.RootCAs == nil || len(n.Certificates) != 1 {
+		t.Fatalf("nats tls: %v %+v", err, n)
+	}
+	ch, err := c.TLS.ClickHouseConfig()
+	if err != nil || ch == nil || ch.RootCAs == nil || ch.InsecureSkipVerify {
+		t.Fatalf("clickhouse tls: %v %+v", err, ch)
+	}
+	// Off by default.
+	c, err = Parse(nil, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c.TLS.NATS(); n != nil {
+		t.Fatal("nats tls on by default")
+	}
+	if ch, _ := c.TLS.ClickHouseConfig(); ch != nil {
+		t.Fatal("clickhouse tls on by default")
+	}
+	// Unusable files are refused at start.
+	_, err = Parse([]string{"--nats-tls-ca", filepath.Join(t.TempDir(), "missing.pem"), "--clickhouse-tls-ca", f.CA}, func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), "NATS_TLS_CA") || !strings.Contains(err.Error(), "CLICKHOUSE_TLS is false") {
+		t.Fatalf("want both problems, got %v", err)
+	}
+}
