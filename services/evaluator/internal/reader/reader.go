@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -261,11 +262,12 @@ func (r *Reader) duplicatesPending(ctx context.Context) (bool, error) {
 	return n > 0, nil
 }
 
-// measurements aggregates, in one pass over the last 2W of measurements,
-// every KPI series of every publisher (the series column): samples in C, P
-// and the short windows, how many meet the target of the SLA in force at T
-// (looked up with joinGet in a Join table filled for this evaluation), and
-// the latest time. Who counts is decided here, in Go.
+// measurements aggregates every KPI series of every publisher (the series
+// column): one pass over the last 2W for samples in C and P and the latest
+// time, one over the last days for the short windows; each counts how many
+// samples meet the target of the SLA in force at T (looked up with joinGet
+// in a Join table filled for this evaluation). Who counts is decided here,
+// in Go.
 func (r *Reader) measurements(ctx context.Context, at time.Time, w time.Duration, municipality string, cat *catalogue) (*serviceStats, *slaStats, error) {
 	st := &serviceStats{known: map[string]bool{}, countC: map[string]map[string]int{},
 		last: map[string]map[string]time.Time{}, unattributed: map[string]int{}}
@@ -282,79 +284,103 @@ func (r *Reader) measurements(ctx context.Context, at time.Time, w time.Duration
 		final = " FINAL"
 	}
 	from, cStart, to := ms(at.Add(-2*w)), ms(at.Add(-w)), ms(at)
-	sel := fmt.Sprintf("countIf(t >= %d), countIf(t >= %d AND ok), countIf(t < %d), countIf(t < %d AND ok)", cStart, cStart, cStart, cStart)
-	oldest := from
+	scan := func(from int64, sel string, each func(m, s, k, p string, v []uint64, last int64)) error {
+		filter := ""
+		args := []any{from / 1000, to / 1000}
+		if municipality != "" {
+			filter, args = " AND municipality = ?", append(args, municipality)
+		}
+		q := fmt.Sprintf(`SELECT any(municipality), any(service), any(kpi), any(publisher), %s, max(t)
+			FROM (
+				SELECT series, municipality, service, kpi, publisher, %s AS t,
+					value * joinGet('%s', 'sign', series) >= joinGet('%s', 'bound', series) AS ok
+				FROM %s%s
+				WHERE time >= toDateTime(?) AND time <= toDateTime(?)%s
+			)
+			WHERE t >= ? AND t < ?
+			GROUP BY series`, sel, eventMS, targets, targets, r.c.Table("measurements"), final, filter)
+		rows, err := r.c.Query(ctx, q, append(args, from, to)...)
+		if err != nil {
+			return fmt.Errorf("read measurements: %w", err)
+		}
+		defer rows.Close()
+		n := strings.Count(sel, "),") + 1
+		for rows.Next() {
+			var m, s, k, p string
+			var last int64
+			v := make([]uint64, n)
+			dst := []any{&m, &s, &k, &p}
+			for i := range v {
+				dst = append(dst, &v[i])
+			}
+			if err := rows.Scan(append(dst, &last)...); err != nil {
+				return fmt.Errorf("read measurements: %w", err)
+			}
+			each(m, s, k, p, v, last)
+		}
+		return rows.Err()
+	}
+	// C and P over the last 2W.
+	err = scan(from, fmt.Sprintf("countIf(t >= %d), toUInt64(sumIf(ok, t >= %d)), countIf(t < %d), toUInt64(sumIf(ok, t < %d))", cStart, cStart, cStart, cStart),
+		func(m, s, k, p string, v []uint64, last int64) {
+			st.known[m] = true
+			if !cat.counted(m, s, p) {
+				st.unattributed[m] += int(v[0])
+				return
+			}
+			if st.countC[m] == nil {
+				st.countC[m], st.last[m] = map[string]int{}, map[string]time.Time{}
+			}
+			st.countC[m][s] += int(v[0])
+			if t := time.UnixMilli(last).UTC(); t.After(st.last[m][s]) {
+				st.last[m][s] = t
+			}
+			if sla := out.stats[m][SLAKey{s, k}]; sla != nil {
+				sla.c.Samples += int(v[0])
+				sla.c.Meeting += int(v[1])
+				sla.p.Samples += int(v[2])
+				sla.p.Meeting += int(v[3])
+			}
+		})
+	if err != nil {
+		return nil, nil, err
+	}
+	// The short windows, over the few most recent days only.
+	var sel []string
+	oldest := to
 	for _, sw := range ShortWindows {
 		s := ms(at.Add(-sw.D))
-		sel += fmt.Sprintf(", countIf(t >= %d), countIf(t >= %d AND ok)", s, s)
+		sel = append(sel, fmt.Sprintf("countIf(t >= %d), toUInt64(sumIf(ok, t >= %d))", s, s))
 		oldest = min(oldest, s)
 	}
-	q := fmt.Sprintf(`SELECT any(municipality), any(service), any(kpi), any(publisher), %s, max(t)
-		FROM (
-			SELECT series, municipality, service, kpi, publisher, %s AS t,
-				if(joinGet('%s', 'lower', series) = 1, value <= joinGet('%s', 'target', series), value >= joinGet('%s', 'target', series)) AS ok
-			FROM %s%s
-			WHERE time >= toDateTime(?) AND time <= toDateTime(?) AND (? = '' OR municipality = ?)
-		)
-		WHERE t >= ? AND t < ?
-		GROUP BY series`, sel, eventMS, targets, targets, targets, r.c.Table("measurements"), final)
-	rows, err := r.c.Query(ctx, q, oldest/1000, to/1000, municipality, municipality, oldest, to)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read measurements: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var m, s, k, p string
-		v := make([]uint64, 4+2*len(ShortWindows))
-		var last int64
-		dst := []any{&m, &s, &k, &p}
-		for i := range v {
-			dst = append(dst, &v[i])
-		}
-		if err := rows.Scan(append(dst, &last)...); err != nil {
-			return nil, nil, fmt.Errorf("read measurements: %w", err)
-		}
-		st.known[m] = true
-		if !cat.counted(m, s, p) {
-			st.unattributed[m] += int(v[0])
-			continue
-		}
-		if st.countC[m] == nil {
-			st.countC[m], st.last[m] = map[string]int{}, map[string]time.Time{}
-		}
-		st.countC[m][s] += int(v[0])
-		if t := time.UnixMilli(last).UTC(); t.After(st.last[m][s]) && last >= from {
-			st.last[m][s] = t
-		}
+	err = scan(oldest, strings.Join(sel, ", "), func(m, s, k, p string, v []uint64, _ int64) {
 		sla := out.stats[m][SLAKey{s, k}]
-		if sla == nil {
-			continue
+		if sla == nil || !cat.counted(m, s, p) {
+			return
 		}
-		sla.c.Samples += int(v[0])
-		sla.c.Meeting += int(v[1])
-		sla.p.Samples += int(v[2])
-		sla.p.Meeting += int(v[3])
 		for i, sw := range ShortWindows {
-			if v[4+2*i] > 0 {
+			if v[2*i] > 0 {
 				cur := sla.short[sw.Label]
-				cur.Samples += int(v[4+2*i])
-				cur.Meeting += int(v[5+2*i])
+				cur.Samples += int(v[2*i])
+				cur.Meeting += int(v[2*i+1])
 				sla.short[sw.Label] = cur
 			}
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("read measurements: %w", err)
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return st, out, r.olderLast(ctx, at, from, cat, st)
 }
 
-// targets creates a Join table with the direction and target of every SLA
-// in force at T, keyed by the series of its provider and of the council,
-// and prepares the per-SLA stats. It returns the table's name.
+// targets creates a Join table keyed by the series of every SLA in force at
+// T (for its provider and for the council) that holds sign and bound such
+// that a value meets the target when value*sign >= bound (sign -1 for
+// lower_is_better), and prepares the per-SLA stats. It returns the table's
+// name.
 func (r *Reader) targets(ctx context.Context, cat *catalogue, out *slaStats) (string, error) {
 	name := fmt.Sprintf("sla_targets_%d_%d", time.Now().UnixNano(), rand.Uint32())
-	if err := r.c.Exec(ctx, fmt.Sprintf("CREATE TABLE %s (series UInt64, lower UInt8, target Float64) ENGINE = Join(ANY, LEFT, series)",
+	if err := r.c.Exec(ctx, fmt.Sprintf("CREATE TABLE %s (series UInt64, sign Float64, bound Float64) ENGINE = Join(ANY, LEFT, series)",
 		r.c.Table(name))); err != nil {
 		return "", fmt.Errorf("create SLA targets: %w", err)
 	}
@@ -389,7 +415,8 @@ func (r *Reader) targets(ctx context.Context, cat *catalogue, out *slaStats) (st
 		return name, nil
 	}
 	err = r.c.Exec(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)), fmt.Sprintf(
-		"INSERT INTO %s SELECT cityHash64(municipality, service, kpi, publisher), lower, target FROM slas", r.c.Table(name)))
+		"INSERT INTO %s SELECT cityHash64(municipality, service, kpi, publisher), if(lower = 1, -1, 1), if(lower = 1, -target, target) FROM slas",
+		r.c.Table(name)))
 	if err != nil {
 		return name, fmt.Errorf("fill SLA targets: %w", err)
 	}
