@@ -21,7 +21,7 @@ const (
 	ReasonTooLate                Reason = "too_late"
 )
 
-// Reasons lists every rejection reason, in the order the checks run.
+// Reasons lists every rejection reason.
 var Reasons = []Reason{
 	ReasonTooLarge, ReasonMalformedJSON, ReasonNotCloudEvent,
 	ReasonUnsupportedSpecVersion, ReasonMissingField, ReasonUnknownType,

@@ -6,6 +6,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// MaxStoredMessage is the largest message (body and headers) the main and
+// import streams accept: the 1 MiB payload limit of the NATS servers less
+// room for the headers a dead letter adds, so that every message the stream
+// accepts can also be dead-lettered whole. Larger ones are refused to the
+// publisher by the broker.
+const MaxStoredMessage = 1<<20 - 16<<10
+
 // ImportStream is the stream an operator may publish bulk imports to, on
 // import.smartcity.>; the main stream sources it back onto smartcity.>.
 const ImportStream = "SMARTCITY_IMPORT"
@@ -26,7 +33,7 @@ func StreamConfig(name string) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name: name, Subjects: []string{StreamSubjects}, Storage: jetstream.FileStorage,
 		Retention: jetstream.LimitsPolicy, MaxAge: 7 * 24 * time.Hour, Duplicates: 0,
-		MaxMsgSize: 1 << 20, Description: "Assoliment inbound events (CloudEvents, contract v1)",
+		MaxMsgSize: MaxStoredMessage, Description: "Assoliment inbound events (CloudEvents, contract v1)",
 		Sources: []*jetstream.StreamSource{{
 			Name: ImportStream,
 			SubjectTransforms: []jetstream.SubjectTransformConfig{{
@@ -40,7 +47,10 @@ func StreamConfig(name string) jetstream.StreamConfig {
 func ImportStreamConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name: ImportStream, Subjects: []string{ImportPrefix + "." + StreamSubjects}, Storage: jetstream.FileStorage,
-		Retention: jetstream.LimitsPolicy, MaxAge: 24 * time.Hour, MaxMsgSize: 1 << 20,
+		Retention: jetstream.LimitsPolicy, MaxAge: 24 * time.Hour, MaxMsgSize: MaxStoredMessage,
+		// The shortest window JetStream allows: a plain stream cannot turn
+		// duplicate detection off.
+		Duplicates: 100 * time.Millisecond,
 		Description: "Assoliment bulk imports, sourced into the main stream",
 	}
 }

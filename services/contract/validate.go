@@ -33,8 +33,10 @@ type Rules struct {
 type object = map[string]jsontext.Value
 
 // Decode validates one message received on subject and returns the event,
-// or the rejection with its reason. Checks run in the order of Reasons, so
-// a message that breaks several rules gets the first reason of that order.
+// or the rejection with its reason. A message that breaks several rules gets
+// the reason of the first check that fails; checks run in this order: size,
+// JSON, CloudEvent, specversion, required attributes, type, envelope fields,
+// subject, publisher, data fields, time rules.
 func Decode(subject string, msg []byte, rules Rules) (*Event, *Rejection) {
 	if len(msg) > MaxMessageSize {
 		return nil, reject(ReasonTooLarge, "message is %d bytes; the limit is %d", len(msg), MaxMessageSize)
@@ -385,7 +387,8 @@ func str(v jsontext.Value) (string, bool) {
 
 // parseTime accepts RFC 3339 timestamps with a zone offset or Z.
 func parseTime(s string) (time.Time, *Rejection) {
-	t, err := time.Parse(time.RFC3339Nano, s)
+	// RFC 3339 allows lower-case t and z, which Go's parser does not.
+	t, err := time.Parse(time.RFC3339Nano, strings.ToUpper(s))
 	if err != nil || len(s) < len("2006-01-02T15:04:05Z") || (s[10] != 'T' && s[10] != 't') {
 		return time.Time{}, reject(ReasonInvalidField, "time %q is not an RFC 3339 timestamp with an offset", s)
 	}

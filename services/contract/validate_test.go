@@ -279,6 +279,7 @@ func TestDecodeBoundaries(t *testing.T) {
 		{"time exactly 5m ahead", TypeKPIMeasured, setEnv("time", now.Add(5*time.Minute).Format(time.RFC3339))},
 		{"time exactly 400d old", TypeKPIMeasured, setEnv("time", now.Add(-400*24*time.Hour).Format(time.RFC3339))},
 		{"time with fraction and offset", TypeKPIMeasured, setEnv("time", "2026-11-20T11:59:59.123456+02:00")},
+		{"time with lower-case t and z", TypeKPIMeasured, setEnv("time", "2026-11-20t11:59:59z")},
 		{"id 128 chars", TypeKPIMeasured, setEnv("id", strings.Repeat("x", 128))},
 		{"id 1 char with space", TypeKPIMeasured, setEnv("id", "a b")},
 		{"id printable punctuation", TypeKPIMeasured, setEnv("id", "~!@#$%^&*()")},

@@ -24,7 +24,7 @@ type Set struct {
 }
 
 type setting struct {
-	flag, env, def, form string
+	flag, env, def, form, usage string
 	raw                  *string
 	apply                func(string) error
 }
@@ -41,6 +41,7 @@ func New(name string, getenv func(string) string) *Set {
 }
 
 func (s *Set) add(p *setting, usage string) {
+	p.usage = usage
 	p.raw = s.fs.String(p.flag, p.def, fmt.Sprintf("%s (env %s; %s)", usage, p.env, p.form))
 	s.settings = append(s.settings, p)
 }
@@ -149,7 +150,7 @@ func (s *Set) Usage() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Usage of %s:\n", s.fs.Name())
 	for _, p := range s.settings {
-		fmt.Fprintf(&b, "  --%s, env %s (default %q)\n      %s\n", p.flag, p.env, p.def, p.form)
+		fmt.Fprintf(&b, "  --%s, env %s (default %q)\n      %s; %s\n", p.flag, p.env, p.def, p.usage, p.form)
 	}
 	return b.String()
 }

@@ -39,7 +39,7 @@ var (
 	openIncidents = prometheus.NewDesc("smartcity_incidents_open",
 		"Incidents opened and not resolved at the evaluation instant.", []string{"municipality", "service"}, nil)
 	unattributed = prometheus.NewDesc("smartcity_unattributed_measurements",
-		"Measurements in the current window not counted because their publisher is neither the service's provider nor the council.",
+		"Measurements in the current window not counted: their publisher is neither the service's provider nor the council, or the service is not in the catalogue.",
 		[]string{"municipality"}, nil)
 	lastSuccess = prometheus.NewDesc("smartcity_evaluation_last_success_timestamp_seconds",
 		"Wall time of the last complete evaluation.", nil, nil)

@@ -22,10 +22,20 @@ const AssessmentStream = "SMARTCITY_ASSESSMENTS"
 type Changes struct {
 	c  *chconn.Conn
 	js jetstream.JetStream
+	// pending keeps the instant of a change whose recording failed, so the
+	// retry publishes the same event (same id) and the broker drops a copy.
+	pending map[string]pendingChange
+}
+
+type pendingChange struct {
+	from, to int
+	at       time.Time
 }
 
 // NewChanges returns the history; EnsureStream creates its stream.
-func NewChanges(c *chconn.Conn, js jetstream.JetStream) *Changes { return &Changes{c: c, js: js} }
+func NewChanges(c *chconn.Conn, js jetstream.JetStream) *Changes {
+	return &Changes{c: c, js: js, pending: map[string]pendingChange{}}
+}
 
 // EnsureStream creates the stream of level-change events when missing.
 func (h *Changes) EnsureStream(ctx context.Context) error {
@@ -60,18 +70,30 @@ func (h *Changes) Levels(ctx context.Context) (map[string]int, error) {
 }
 
 // Record publishes the change (waiting for the broker's ack), then stores it.
-// The event id is stable for a given change, so a retry is deduplicated.
-func (h *Changes) Record(ctx context.Context, a *maturity.Assessment, from int) error {
+// A retry of a change that failed keeps the first attempt's instant and so
+// the same event id, which the stream's duplicate window drops.
+func (h *Changes) Record(ctx context.Context, a *maturity.Assessment, from int) (err error) {
+	at := a.At
+	if p, ok := h.pending[a.Municipality]; ok && p.from == from && p.to == a.Level {
+		at = p.at
+	}
+	defer func() {
+		if err != nil {
+			h.pending[a.Municipality] = pendingChange{from: from, to: a.Level, at: at}
+		} else {
+			delete(h.pending, a.Municipality)
+		}
+	}()
 	failing := make([]string, 0, len(a.Missing))
 	for _, c := range a.Missing {
 		failing = append(failing, c.ID)
 	}
-	id := fmt.Sprintf("maturity-%s-%d-%d-%d", a.Municipality, from, a.Level, a.At.UnixMilli())
+	id := fmt.Sprintf("maturity-%s-%d-%d-%d", a.Municipality, from, a.Level, at.UnixMilli())
 	ev := &contract.Event{
-		ID: id, Source: "urn:smartcity:evaluator", Type: contract.TypeMaturityChanged, Time: a.At,
+		ID: id, Source: "urn:smartcity:evaluator", Type: contract.TypeMaturityChanged, Time: at,
 		Municipality: a.Municipality, Publisher: "evaluator", DataContentType: "application/json",
 		Data: &contract.MaturityChanged{Municipality: a.Municipality, From: from, To: a.Level,
-			FromName: maturity.LevelName(from), ToName: a.LevelName, EvaluatedAt: a.At, Failing: failing},
+			FromName: maturity.LevelName(from), ToName: a.LevelName, EvaluatedAt: at, Failing: failing},
 	}
 	b, err := contract.Marshal(ev)
 	if err != nil {
@@ -88,7 +110,7 @@ func (h *Changes) Record(ctx context.Context, a *maturity.Assessment, from int) 
 	if err != nil {
 		return fmt.Errorf("store level change: %w", err)
 	}
-	if err := batch.Append(a.Municipality, uint8(from), uint8(a.Level), a.At.UTC().Truncate(time.Second),
+	if err := batch.Append(a.Municipality, uint8(from), uint8(a.Level), at.UTC().Truncate(time.Second),
 		strings.Join(failing, ","), time.Now().UTC().Truncate(time.Second)); err != nil {
 		return fmt.Errorf("store level change: %w", err)
 	}

@@ -224,8 +224,12 @@ func (p *Pipeline) flush(ctx context.Context, batch []item) {
 		return
 	}
 	ids := make([]store.Identity, 0, len(first))
-	for id := range first {
+	var measurementIDs []store.Identity
+	for id, i := range first {
 		ids = append(ids, id)
+		if batch[i].ev.Kind() == contract.KindMeasurement {
+			measurementIDs = append(measurementIDs, id)
+		}
 	}
 	var rows []store.Row
 	start := time.Now()
@@ -245,13 +249,9 @@ func (p *Pipeline) flush(ctx context.Context, batch []item) {
 		}
 		// Another replica may have stored a copy of the same identity at
 		// the same moment: find and merge such copies before acknowledging.
-		inserted := make([]store.Identity, 0, len(rows))
-		for i := range rows {
-			if rows[i].Event.Kind() == contract.KindMeasurement {
-				inserted = append(inserted, rows[i].Identity())
-			}
-		}
-		n, err := p.sink.Converge(ctx, inserted)
+		// Every measurement of the batch is checked, not only this
+		// attempt's rows, so a retry after a failure here checks again.
+		n, err := p.sink.Converge(ctx, measurementIDs)
 		if n > 0 {
 			p.log.Warn("identities stored twice by concurrent replicas; merged", "count", n)
 		}
