@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -45,6 +46,12 @@ func TestSecureNATS(t *testing.T) {
 	publishEvent(t, fcc, event(contract.TypeKPIMeasured, "sabadell", "fcc-medi-ambient", "m-1", at, &contract.KPIMeasured{Service: "waste", KPI: "on-time", Value: 0.97}))
 	bad := []byte(`{"specversion":"1.0","id":"m-2"`)
 	publish(t, fcc, "smartcity.terrassa.fcc-medi-ambient.measurement", bad)
+	// A message just under the main stream's limit is dead-lettered whole,
+	// with the headers ingest adds, within the server's max_payload.
+	huge := append([]byte(`{"pad":"`), bytes.Repeat([]byte("x"), contract.MaxStoredMessage-256)...)
+	huge = append(huge, `"}`...)
+	publish(t, fcc, "smartcity.terrassa.fcc-medi-ambient.measurement", huge)
+	publishEvent(t, fcc, event(contract.TypeKPIMeasured, "sabadell", "fcc-medi-ambient", "m-3", at, &contract.KPIMeasured{Service: "waste", KPI: "on-time", Value: 0.99}))
 
 	// A provider cannot roll the stream up (delete everything before its
 	// message) with the Nats-Rollup header: the stream does not allow it.
@@ -59,7 +66,7 @@ func TestSecureNATS(t *testing.T) {
 	}
 
 	eventually(t, "stored events", 20*time.Second, func() bool {
-		return count(t, ch, "SELECT count() FROM {db}.catalog") == 1 && count(t, ch, "SELECT count() FROM {db}.measurements") == 1
+		return count(t, ch, "SELECT count() FROM {db}.catalog") == 1 && count(t, ch, "SELECT count() FROM {db}.measurements") == 2
 	})
 	op := mustJS(t, s.ConnectAs(t, "operator"))
 	dlq, err := op.Stream(ctx, contract.DeadLetterStream)
@@ -68,14 +75,19 @@ func TestSecureNATS(t *testing.T) {
 	}
 	eventually(t, "dead letter", 20*time.Second, func() bool {
 		info, err := dlq.Info(ctx)
-		return err == nil && info.State.Msgs == 1
+		return err == nil && info.State.Msgs == 2
 	})
-	m, err := dlq.GetMsg(ctx, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.Header.Get(contract.HeaderReason) != string(contract.ReasonMalformedJSON) || string(m.Data) != string(bad) {
-		t.Fatalf("dead letter %v %q", m.Header, m.Data)
+	for seq, want := range map[uint64]struct {
+		reason contract.Reason
+		body   []byte
+	}{1: {contract.ReasonMalformedJSON, bad}, 2: {contract.ReasonTooLarge, huge}} {
+		m, err := dlq.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Header.Get(contract.HeaderReason) != string(want.reason) || !bytes.Equal(m.Data, want.body) {
+			t.Fatalf("dead letter %d: %v, %d bytes", seq, m.Header, len(m.Data))
+		}
 	}
 	// Everything acknowledged: nothing pending for redelivery.
 	eventually(t, "acknowledged", 10*time.Second, func() bool {

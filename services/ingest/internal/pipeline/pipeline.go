@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,6 +63,10 @@ func Setup(ctx context.Context, js jetstream.JetStream, c Config) (jetstream.Con
 	}
 	return cons, nil
 }
+
+// OriginalHeaderPrefix renames a rejected message's Nats-* headers in its
+// dead-letter copy, so the broker does not act on them a second time.
+const OriginalHeaderPrefix = "Smartcity-Original-"
 
 // Pipeline consumes one durable consumer.
 type Pipeline struct {
@@ -338,6 +343,13 @@ func (p *Pipeline) deadLetter(ctx context.Context, rejects []item) error {
 	for _, it := range rejects {
 		h := nats.Header{}
 		for k, v := range it.msg.Headers() {
+			// JetStream obeys Nats-* headers (expected stream or sequence,
+			// roll-up, TTL…): copied as they are, a publisher's header could
+			// make the dead-letter stream refuse the copy and stall the
+			// consumer. They are kept under another name.
+			if len(k) >= 5 && strings.EqualFold(k[:5], "Nats-") {
+				k = OriginalHeaderPrefix + k
+			}
 			h[k] = append([]string(nil), v...)
 		}
 		h.Set(contract.HeaderSubject, it.msg.Subject())
