@@ -106,7 +106,7 @@ func run(addr, bin string, n, rate int, dur time.Duration, batch int) error {
 		return err
 	}
 	defer stop(ingest)
-	nc, err := nats.Connect(natsURL, nats.MaxReconnects(-1))
+	nc, err := nats.Connect(natsURL, nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
 	if err != nil {
 		return err
 	}
@@ -335,7 +335,9 @@ func insertOnly(ctx context.Context, addr, db string, msgs []jetstream.Msg, batc
 
 func start(path string, args ...string) (*exec.Cmd, error) {
 	cmd := exec.Command(path, args...)
-	cmd.Stderr = os.Stderr
+	if !strings.HasSuffix(path, "natsd") {
+		cmd.Stderr = os.Stderr
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", path, err)
 	}
