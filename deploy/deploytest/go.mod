@@ -6,10 +6,24 @@ require (
 	github.com/compose-spec/compose-go/v2 v2.16.2
 	github.com/prometheus/common v0.72.1
 	github.com/prometheus/prometheus v0.316.0
-	go.yaml.in/yaml/v3 v3.0.5
+	go.yaml.in/yaml/v3 v3.0.6
 )
 
 require (
+	github.com/go-json-experiment/json v1.27.2 // indirect
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/nats-io/nats.go v1.55.0 // indirect
+	github.com/nats-io/nkeys v0.4.16 // indirect
+	github.com/nats-io/nuid v1.0.1 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
+)
+
+require (
+	github.com/assoliment/assoliment/services/contract v0.0.0 // indirect
+	github.com/assoliment/assoliment/services/evaluator v0.0.0
+	github.com/assoliment/assoliment/services/ingest v0.0.0
+	github.com/assoliment/assoliment/services/platform v0.0.0 // indirect
+	github.com/assoliment/assoliment/services/simulator v0.0.0
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dennwc/varint v1.0.0 // indirect
@@ -38,8 +52,16 @@ require (
 	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	go.yaml.in/yaml/v4 v4.0.0-rc.4 // indirect
-	golang.org/x/sync v0.24.0 // indirect
+	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
+)
+
+replace (
+	github.com/assoliment/assoliment/services/contract => ../../services/contract
+	github.com/assoliment/assoliment/services/evaluator => ../../services/evaluator
+	github.com/assoliment/assoliment/services/ingest => ../../services/ingest
+	github.com/assoliment/assoliment/services/platform => ../../services/platform
+	github.com/assoliment/assoliment/services/simulator => ../../services/simulator
 )
