@@ -200,8 +200,8 @@ func TestPermissions(t *testing.T) {
 	})
 
 	t.Run("outsider", func(t *testing.T) {
-		// No credentials, TLS or not.
-		if nc, err := nats.Connect(s.URL(), nats.RootCAs(s.Certs.CA), nats.MaxReconnects(0)); err == nil {
+		// No credentials.
+		if nc, err := nats.Connect(s.ClientURL(), nats.RootCAs(s.Certs.CA), nats.MaxReconnects(0)); err == nil {
 			nc.Close()
 			t.Fatal("a client without credentials must be refused")
 		} else if !strings.Contains(strings.ToLower(err.Error()), "authorization") {
@@ -213,7 +213,7 @@ func TestPermissions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if nc, err := nats.Connect(s.URL(), stranger, nats.RootCAs(s.Certs.CA), nats.MaxReconnects(0)); err == nil {
+		if nc, err := nats.Connect(s.ClientURL(), stranger, nats.RootCAs(s.Certs.CA), nats.MaxReconnects(0)); err == nil {
 			nc.Close()
 			t.Fatal("an unknown key must be refused")
 		}
@@ -240,7 +240,7 @@ func TestPermissions(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A server certificate from an unknown authority is refused by the client.
-		if nc, err := nats.Connect(s.URL(), seed, nats.RootCAs(other.Certs.CA), nats.MaxReconnects(0)); err == nil {
+		if nc, err := nats.Connect(s.ClientURL(), seed, nats.RootCAs(other.Certs.CA), nats.MaxReconnects(0)); err == nil {
 			nc.Close()
 			t.Fatal("a server certificate from another authority must be refused")
 		}
@@ -271,7 +271,7 @@ func TestClientCertificateRequired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if nc, err := nats.Connect(s.URL(), seed, nats.RootCAs(s.Certs.CA), nats.MaxReconnects(0)); err == nil {
+	if nc, err := nats.Connect(s.ClientURL(), seed, nats.RootCAs(s.Certs.CA), nats.MaxReconnects(0)); err == nil {
 		nc.Close()
 		t.Fatal("a client without a certificate must be refused when the server verifies clients")
 	}

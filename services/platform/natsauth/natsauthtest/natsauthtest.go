@@ -99,11 +99,6 @@ func Start(t testing.TB, verifyClients bool) *Secure {
 	return s
 }
 
-// URL is the server's client URL with the tls scheme.
-func (s *Secure) URL() string {
-	return strings.Replace(s.ClientURL(), "nats://", "tls://", 1)
-}
-
 // Seed is the seed file of the named user.
 func (s *Secure) Seed(t testing.TB, name string) string {
 	t.Helper()
@@ -130,7 +125,7 @@ func (s *Secure) Dial(t testing.TB, name string, extra ...nats.Option) (*nats.Co
 		opts = append(opts, nats.ClientCert(s.Certs.ClientCert, s.Certs.ClientKey))
 	}
 	opts = append(opts, extra...)
-	nc, err := nats.Connect(s.URL(), opts...)
+	nc, err := nats.Connect(s.ClientURL(), opts...)
 	if err == nil {
 		t.Cleanup(nc.Close)
 	}
