@@ -8,8 +8,8 @@
 // municipality, service, KPI and time slot), so the same seed and start
 // instant always give byte-identical events, any time range can be
 // generated on its own (live mode generates it piece by piece), and a
-// re-run repeats the ids of the slots both runs cover, so the broker and
-// the platform deduplicate it.
+// re-run repeats the ids of the slots both runs cover, so the platform
+// deduplicates it.
 //
 // Use Generate or New(...).History() for a whole history, Observations for
 // a time range, Encode for publishable bytes.
