@@ -50,7 +50,7 @@ func ImportStreamConfig() jetstream.StreamConfig {
 		Retention: jetstream.LimitsPolicy, MaxAge: 24 * time.Hour, MaxMsgSize: MaxStoredMessage,
 		// The shortest window JetStream allows: a plain stream cannot turn
 		// duplicate detection off.
-		Duplicates: 100 * time.Millisecond,
+		Duplicates:  100 * time.Millisecond,
 		Description: "Assoliment bulk imports, sourced into the main stream",
 	}
 }

@@ -25,8 +25,8 @@ type Set struct {
 
 type setting struct {
 	flag, env, def, form, usage string
-	raw                  *string
-	apply                func(string) error
+	raw                         *string
+	apply                       func(string) error
 }
 
 // New returns an empty set for the named program. getenv looks up
