@@ -20,11 +20,12 @@ import (
 )
 
 // The hostile corpus: testdata/hostile/cases.jsonl holds one message per
-// line with the subject it is sent on, its body (text, base64, or the name
-// of a generator for messages too big to keep in the repository) and what
-// must become of it, with optional NATS headers: the rejection reason it is dead-lettered with,
-// "stored" for a message that looks hostile but follows the contract, or
-// "refused" for one that NATS itself refuses at publish time.
+// line: its name, the subject it is sent on, optional NATS headers, its body
+// (text with time placeholders, base64, or the name of a generator for
+// messages too big to keep in the repository) and what must become of it:
+// the rejection reason it is dead-lettered with, "stored" for a message that
+// looks hostile but follows the contract, or "refused" for one that NATS
+// itself refuses at publish time.
 const hostileCorpus = "../testdata/hostile/cases.jsonl"
 
 // Outcomes of a hostile case besides a rejection reason.
