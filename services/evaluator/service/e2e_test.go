@@ -213,6 +213,14 @@ func TestEndToEnd(t *testing.T) {
 			total++
 		}
 	}
+	// A municipality with measurements but no catalogue is known, at level 0,
+	// and its measurements are unattributed.
+	stray := &contract.Event{ID: "s-1", Type: contract.TypeKPIMeasured, Time: at.Add(-time.Hour), Municipality: "desconegut",
+		Publisher: "algu", Data: &contract.KPIMeasured{Service: "x", KPI: "y", Value: 1}}
+	if err := pub.Publish(ctx, stray); err != nil {
+		t.Fatal(err)
+	}
+	total++
 	if err := pub.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -254,11 +262,11 @@ func TestEndToEnd(t *testing.T) {
 	eventually(t, "first evaluation", 30*time.Second, func() bool {
 		return getJSON(t, base+"/api/v1/municipalities", &list) == 200
 	})
-	if len(list.Municipalities) != len(want) {
+	if len(list.Municipalities) != len(want)+1 {
 		t.Fatalf("%d municipalities listed, want %d: %+v", len(list.Municipalities), len(want), list)
 	}
 	for _, s := range list.Municipalities {
-		var level int
+		level := 0
 		fmt.Sscanf(s.Municipality, "municipi-%d", &level)
 		if s.Level != level || s.LevelName != maturity.LevelName(level) {
 			t.Errorf("%s: level %d (%s), want %d", s.Municipality, s.Level, s.LevelName, level)
@@ -313,6 +321,8 @@ func TestEndToEnd(t *testing.T) {
 		`smartcity_sla_objective_ratio{kpi="containers-emptied-on-time",municipality="municipi-5",service="recollida-residus"} 0.95`,
 		`smartcity_service_info{area="environment",delivery="concession",municipality="municipi-5",provider="fcc-medi-ambient",service="recollida-residus"} 1`,
 		`smartcity_unattributed_measurements{municipality="municipi-5"} 20`,
+		`smartcity_unattributed_measurements{municipality="desconegut"} 1`,
+		`smartcity_maturity_level{municipality="desconegut"} 0`,
 		`smartcity_evaluation_duration_seconds_count`,
 		`smartcity_evaluation_last_success_timestamp_seconds`,
 	} {

@@ -20,8 +20,11 @@ CREATE TABLE IF NOT EXISTS {db}.measurements (
     stream_seq UInt64,
     ingested_at DateTime('UTC'),
     version UInt64,
-    -- one KPI series of one publisher, for fast aggregation
-    series UInt64 MATERIALIZED cityHash64(municipality, service, kpi, publisher)
+    -- hashes of one KPI series of one publisher, of its service and
+    -- publisher, and of its municipality: aggregation groups by numbers
+    series UInt64 MATERIALIZED cityHash64(municipality, service, kpi, publisher),
+    sseries UInt64 MATERIALIZED cityHash64(municipality, service, publisher),
+    mseries UInt64 MATERIALIZED cityHash64(municipality)
 ) ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(time)
 ORDER BY (municipality, publisher, id);

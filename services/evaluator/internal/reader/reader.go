@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -46,11 +48,13 @@ type Municipality struct {
 
 // Reader reads one database.
 type Reader struct {
-	c *chconn.Conn
+	c     *chconn.Conn
+	mu    sync.Mutex
+	munis map[uint64]string // municipality hashes seen, with their names
 }
 
 // New returns a reader on c.
-func New(c *chconn.Conn) *Reader { return &Reader{c: c} }
+func New(c *chconn.Conn) *Reader { return &Reader{c: c, munis: map[uint64]string{}} }
 
 // Read returns the inputs of every known municipality at T (only of the
 // named one when municipality is not empty), for windows of length w.
@@ -283,16 +287,25 @@ func (r *Reader) measurements(ctx context.Context, at time.Time, w time.Duration
 	} else if dup {
 		final = " FINAL"
 	}
+	nm, err := r.names(ctx, cat)
+	if err != nil {
+		return nil, nil, err
+	}
 	from, cStart, to := ms(at.Add(-2*w)), ms(at.Add(-w)), ms(at)
-	scan := func(from int64, sel string, each func(m, s, k, p string, v []uint64, last int64)) error {
+	type group struct {
+		series, sseries, mseries uint64
+		v                        []uint64
+		last                     int64
+	}
+	scan := func(from int64, sel string, each func(g *group)) error {
 		filter := ""
 		args := []any{from / 1000, to / 1000}
 		if municipality != "" {
 			filter, args = " AND municipality = ?", append(args, municipality)
 		}
-		q := fmt.Sprintf(`SELECT any(municipality), any(service), any(kpi), any(publisher), %s, max(t)
+		q := fmt.Sprintf(`SELECT series, any(sseries), any(mseries), %s, max(t)
 			FROM (
-				SELECT series, municipality, service, kpi, publisher, %s AS t,
+				SELECT series, sseries, mseries, %s AS t,
 					value * joinGet('%s', 'sign', series) >= joinGet('%s', 'bound', series) AS ok
 				FROM %s%s
 				WHERE time >= toDateTime(?) AND time <= toDateTime(?)%s
@@ -306,36 +319,45 @@ func (r *Reader) measurements(ctx context.Context, at time.Time, w time.Duration
 		defer rows.Close()
 		n := strings.Count(sel, "),") + 1
 		for rows.Next() {
-			var m, s, k, p string
-			var last int64
-			v := make([]uint64, n)
-			dst := []any{&m, &s, &k, &p}
-			for i := range v {
-				dst = append(dst, &v[i])
+			g := &group{v: make([]uint64, n)}
+			dst := []any{&g.series, &g.sseries, &g.mseries}
+			for i := range g.v {
+				dst = append(dst, &g.v[i])
 			}
-			if err := rows.Scan(append(dst, &last)...); err != nil {
+			if err := rows.Scan(append(dst, &g.last)...); err != nil {
 				return fmt.Errorf("read measurements: %w", err)
 			}
-			each(m, s, k, p, v, last)
+			each(g)
 		}
 		return rows.Err()
 	}
+	var unknown []uint64 // municipalities of uncounted series not in the catalogue
+	uncounted := map[uint64]int{}
 	// C and P over the last 2W.
 	err = scan(from, fmt.Sprintf("countIf(t >= %d), toUInt64(sumIf(ok, t >= %d)), countIf(t < %d), toUInt64(sumIf(ok, t < %d))", cStart, cStart, cStart, cStart),
-		func(m, s, k, p string, v []uint64, last int64) {
-			st.known[m] = true
-			if !cat.counted(m, s, p) {
-				st.unattributed[m] += int(v[0])
-				return
+		func(g *group) {
+			v := g.v
+			n, isSLA := nm.series[g.series]
+			if !isSLA {
+				var counted bool
+				if n, counted = nm.service[g.sseries]; !counted {
+					if _, ok := uncounted[g.mseries]; !ok && r.municipality(g.mseries) == "" {
+						unknown = append(unknown, g.mseries)
+					}
+					uncounted[g.mseries] += int(v[0])
+					return
+				}
 			}
+			m, s := n.m, n.s
+			st.known[m] = true
 			if st.countC[m] == nil {
 				st.countC[m], st.last[m] = map[string]int{}, map[string]time.Time{}
 			}
 			st.countC[m][s] += int(v[0])
-			if t := time.UnixMilli(last).UTC(); t.After(st.last[m][s]) {
+			if t := time.UnixMilli(g.last).UTC(); t.After(st.last[m][s]) {
 				st.last[m][s] = t
 			}
-			if sla := out.stats[m][SLAKey{s, k}]; sla != nil {
+			if sla := out.stats[m][SLAKey{s, n.k}]; isSLA && sla != nil {
 				sla.c.Samples += int(v[0])
 				sla.c.Meeting += int(v[1])
 				sla.p.Samples += int(v[2])
@@ -345,6 +367,15 @@ func (r *Reader) measurements(ctx context.Context, at time.Time, w time.Duration
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := r.learnMunicipalities(ctx, unknown, from); err != nil {
+		return nil, nil, err
+	}
+	for h, c := range uncounted {
+		if m := r.municipality(h); m != "" {
+			st.known[m] = true
+			st.unattributed[m] += c
+		}
+	}
 	// The short windows, over the few most recent days only.
 	var sel []string
 	oldest := to
@@ -353,16 +384,20 @@ func (r *Reader) measurements(ctx context.Context, at time.Time, w time.Duration
 		sel = append(sel, fmt.Sprintf("countIf(t >= %d), toUInt64(sumIf(ok, t >= %d))", s, s))
 		oldest = min(oldest, s)
 	}
-	err = scan(oldest, strings.Join(sel, ", "), func(m, s, k, p string, v []uint64, _ int64) {
-		sla := out.stats[m][SLAKey{s, k}]
-		if sla == nil || !cat.counted(m, s, p) {
+	err = scan(oldest, strings.Join(sel, ", "), func(g *group) {
+		n, ok := nm.series[g.series]
+		if !ok {
+			return
+		}
+		sla := out.stats[n.m][SLAKey{n.s, n.k}]
+		if sla == nil {
 			return
 		}
 		for i, sw := range ShortWindows {
-			if v[2*i] > 0 {
+			if g.v[2*i] > 0 {
 				cur := sla.short[sw.Label]
-				cur.Samples += int(v[2*i])
-				cur.Meeting += int(v[2*i+1])
+				cur.Samples += int(g.v[2*i])
+				cur.Meeting += int(g.v[2*i+1])
 				sla.short[sw.Label] = cur
 			}
 		}
@@ -371,6 +406,128 @@ func (r *Reader) measurements(ctx context.Context, at time.Time, w time.Duration
 		return nil, nil, err
 	}
 	return st, out, r.olderLast(ctx, at, from, cat, st)
+}
+
+// seriesName is what a hash of the measurements table stands for.
+type seriesName struct{ m, s, k, p string }
+
+// hashNames maps the hashes of counted series back to names: series of the
+// SLAs in force, and services, each for their provider and the council.
+type hashNames struct {
+	series  map[uint64]seriesName
+	service map[uint64]seriesName
+}
+
+// names asks the server for the hashes (the same cityHash64 as the
+// materialized columns) of every counted SLA series and service, and of
+// every municipality in the catalogue.
+func (r *Reader) names(ctx context.Context, cat *catalogue) (*hashNames, error) {
+	out := &hashNames{series: map[uint64]seriesName{}, service: map[uint64]seriesName{}}
+	slas, err := ext.NewTable("sla_names", ext.Column("m", column.Type("String")), ext.Column("s", column.Type("String")),
+		ext.Column("k", column.Type("String")), ext.Column("p", column.Type("String")))
+	if err != nil {
+		return nil, err
+	}
+	svcs, err := ext.NewTable("svc_names", ext.Column("m", column.Type("String")), ext.Column("s", column.Type("String")),
+		ext.Column("p", column.Type("String")))
+	if err != nil {
+		return nil, err
+	}
+	munis, err := ext.NewTable("muni_names", ext.Column("m", column.Type("String")))
+	if err != nil {
+		return nil, err
+	}
+	for m := range cat.known {
+		if err := munis.Append(m); err != nil {
+			return nil, err
+		}
+	}
+	for m, ss := range cat.services {
+		for id, s := range ss {
+			for _, p := range []string{s.Provider, contract.Council} {
+				if err := svcs.Append(m, id, p); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	for m, ks := range cat.slas {
+		for k := range ks {
+			provider, _ := cat.provider(m, k.Service)
+			for _, p := range []string{provider, contract.Council} {
+				if err := slas.Append(m, k.Service, k.KPI, p); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	rows, err := r.c.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(slas, svcs, munis)), `
+		SELECT toUInt8(1), cityHash64(m, s, k, p), m, s, k, p FROM sla_names
+		UNION ALL SELECT toUInt8(2), cityHash64(m, s, p), m, s, '', p FROM svc_names
+		UNION ALL SELECT toUInt8(3), cityHash64(m), m, '', '', '' FROM muni_names`)
+	if err != nil {
+		return nil, fmt.Errorf("hash names: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind uint8
+		var h uint64
+		var n seriesName
+		if err := rows.Scan(&kind, &h, &n.m, &n.s, &n.k, &n.p); err != nil {
+			return nil, fmt.Errorf("hash names: %w", err)
+		}
+		switch kind {
+		case 1:
+			out.series[h] = n
+		case 2:
+			out.service[h] = n
+		case 3:
+			r.learn(h, n.m)
+		}
+	}
+	return out, rows.Err()
+}
+
+// municipality returns the name of a municipality hash seen before.
+func (r *Reader) municipality(h uint64) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.munis[h]
+}
+
+func (r *Reader) learn(h uint64, m string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.munis[h] = m
+}
+
+// learnMunicipalities finds the names of municipality hashes that are not in
+// the catalogue (measurements from municipalities without one); names are
+// kept, so this costs a scan only the first time.
+func (r *Reader) learnMunicipalities(ctx context.Context, hashes []uint64, from int64) error {
+	if len(hashes) == 0 {
+		return nil
+	}
+	list := make([]string, len(hashes))
+	for i, h := range hashes {
+		list[i] = strconv.FormatUint(h, 10)
+	}
+	q := fmt.Sprintf("SELECT mseries, any(municipality) FROM %s WHERE mseries IN (%s) AND time >= toDateTime(?) GROUP BY mseries",
+		r.c.Table("measurements"), strings.Join(list, ", "))
+	rows, err := r.c.Query(ctx, q, from/1000)
+	if err != nil {
+		return fmt.Errorf("municipality names: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h uint64
+		var m string
+		if err := rows.Scan(&h, &m); err != nil {
+			return fmt.Errorf("municipality names: %w", err)
+		}
+		r.learn(h, m)
+	}
+	return rows.Err()
 }
 
 // targets creates a Join table keyed by the series of every SLA in force at
