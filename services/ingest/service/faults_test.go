@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -410,7 +409,7 @@ func TestFaultClickHouseTableError(t *testing.T) {
 func TestFaultNATSRestart(t *testing.T) {
 	dir := t.TempDir()
 	port := freePort(t)
-	ns := natsOn(t, dir, port)
+	ns := testenv.NATSOn(t, dir, port)
 	ch := testenv.ClickHouse(t)
 	nc, err := nats.Connect(ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
@@ -430,7 +429,7 @@ func TestFaultNATSRestart(t *testing.T) {
 	t.Logf("nats stopped at %d events published", sp.sent.Load())
 	eventually(t, "/readyz 503 while NATS is down", 10*time.Second, func() bool { return ready() == 503 })
 	time.Sleep(2 * time.Second)
-	ns = natsOn(t, dir, port)
+	ns = testenv.NATSOn(t, dir, port)
 	t.Logf("nats restarted")
 	eventually(t, "/readyz 200 after the restart", 30*time.Second, func() bool { return ready() == 200 })
 	before := count(t, ch, "SELECT count() FROM {db}.measurements")
@@ -474,30 +473,6 @@ func TestFaultKilledFiveTimes(t *testing.T) {
 	n := sp.stop(t)
 	assertExactlyOnce(t, ch, n)
 	t.Logf("%d events", n)
-}
-
-// natsOn starts an embedded JetStream server on a fixed loopback port with
-// its store in dir, so a test can restart it where its clients expect it.
-func natsOn(t *testing.T, dir string, port int) *server.Server {
-	t.Helper()
-	var s *server.Server
-	var err error
-	for i := 0; i < 50; i++ { // the port may take a moment to be free again
-		s, err = server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir,
-			NoSigs: true, MaxPayload: 1 << 20})
-		if err != nil {
-			t.Fatalf("nats server: %v", err)
-		}
-		s.Start()
-		if s.ReadyForConnections(5 * time.Second) {
-			t.Cleanup(s.Shutdown)
-			return s
-		}
-		s.Shutdown()
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("nats server on port %d not ready", port)
-	return nil
 }
 
 func freePort(t *testing.T) int {

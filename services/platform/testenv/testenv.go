@@ -45,6 +45,31 @@ func NATSWith(t testing.TB, dir string) *server.Server {
 	return s
 }
 
+// NATSOn starts an embedded JetStream server on a fixed loopback port with
+// its store in dir, so a test can shut it down and start it again where its
+// clients expect it (a port just released may take a moment to be free).
+func NATSOn(t testing.TB, dir string, port int) *server.Server {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		s, err := server.NewServer(&server.Options{
+			Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir,
+			NoSigs: true, MaxPayload: 1 << 20,
+		})
+		if err != nil {
+			t.Fatalf("nats server: %v", err)
+		}
+		s.Start()
+		if s.ReadyForConnections(5 * time.Second) {
+			t.Cleanup(s.Shutdown)
+			return s
+		}
+		s.Shutdown()
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("nats server on port %d not ready", port)
+	return nil
+}
+
 // Connect returns a client connection to s, closed when the test ends.
 func Connect(t testing.TB, s *server.Server) *nats.Conn {
 	t.Helper()
