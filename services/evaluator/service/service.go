@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,10 +21,8 @@ import (
 	"github.com/assoliment/assoliment/services/evaluator/internal/maturity"
 	"github.com/assoliment/assoliment/services/evaluator/internal/reader"
 	"github.com/assoliment/assoliment/services/ingest/schema"
-	"github.com/assoliment/assoliment/services/platform/chconn"
 	"github.com/assoliment/assoliment/services/platform/httpserver"
 	"github.com/assoliment/assoliment/services/platform/logging"
-	"github.com/assoliment/assoliment/services/platform/natsconn"
 )
 
 // Run starts the evaluator and blocks until ctx ends.
@@ -38,22 +35,9 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 			return err
 		}
 	}
-	chTLS, err := cfg.TLS.ClickHouseConfig()
+	ch, err := cfg.ClickHouse(ctx, log)
 	if err != nil {
 		return err
-	}
-	var ch *chconn.Conn
-	for attempt := 1; ; attempt++ {
-		var err error
-		ch, err = chconn.Open(ctx, chconn.Options{Addr: cfg.ClickHouseAddr, Database: cfg.Database, User: cfg.User, Password: cfg.Password, TLS: chTLS})
-		if err == nil {
-			break
-		}
-		if attempt >= 60 || ctx.Err() != nil {
-			return err
-		}
-		log.Warn("clickhouse not reachable yet", "addr", cfg.ClickHouseAddr, "err", err)
-		time.Sleep(time.Second)
 	}
 	defer ch.Close()
 	// The evaluator may start before the ingest service: the schema is
@@ -61,11 +45,7 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	if err := schema.Migrate(ctx, ch); err != nil {
 		return err
 	}
-	natsTLS, err := cfg.TLS.NATS()
-	if err != nil {
-		return err
-	}
-	nc, err := natsconn.Connect(ctx, natsconn.Options{URL: cfg.NATSURL, Creds: cfg.NATSCreds, TLS: natsTLS, Name: "evaluator"}, log)
+	nc, err := cfg.NATS(ctx, "evaluator", log)
 	if err != nil {
 		return err
 	}

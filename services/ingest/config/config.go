@@ -7,33 +7,25 @@ import (
 
 	"github.com/assoliment/assoliment/services/contract"
 	"github.com/assoliment/assoliment/services/platform/config"
+	"github.com/assoliment/assoliment/services/platform/connect"
 	"github.com/assoliment/assoliment/services/platform/logging"
-	"github.com/assoliment/assoliment/services/platform/tlsconfig"
 )
 
 // Config of the ingest service.
 type Config struct {
-	NATSURL, NATSCreds                       string
-	ClickHouseAddr, Database, User, Password string
-	HTTPAddr                                 string
-	Stream, Consumer, DeadLetterStream       string
-	BatchSize                                int
-	FlushInterval, AckWait, MaxLateness      time.Duration
-	LogLevel                                 string
-	TLS                                      tlsconfig.Settings // NATS and ClickHouse TLS
+	connect.Settings
+	HTTPAddr                            string
+	Stream, Consumer, DeadLetterStream  string
+	BatchSize                           int
+	FlushInterval, AckWait, MaxLateness time.Duration
+	LogLevel                            string
 }
 
 // Parse reads args and the environment (getenv); every problem is listed.
 func Parse(args []string, getenv func(string) string) (Config, error) {
 	var c Config
 	s := config.New("ingest", getenv)
-	s.String(&c.NATSURL, "nats-url", "NATS_URL", "nats://127.0.0.1:4222", "NATS server URLs", config.NATSURL)
-	s.String(&c.NATSCreds, "nats-creds", "NATS_CREDS", "", "NATS credentials file (optional)", nil)
-	tlsconfig.Register(s, &c.TLS)
-	s.String(&c.ClickHouseAddr, "clickhouse-addr", "CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native protocol address", config.HostPort)
-	s.String(&c.Database, "clickhouse-database", "CLICKHOUSE_DATABASE", "smartcity", "ClickHouse database", config.Identifier)
-	s.String(&c.User, "clickhouse-user", "CLICKHOUSE_USER", "default", "ClickHouse user", nil)
-	s.String(&c.Password, "clickhouse-password", "CLICKHOUSE_PASSWORD", "", "ClickHouse password", nil)
+	connect.Register(s, &c.Settings)
 	s.String(&c.HTTPAddr, "http-addr", "HTTP_ADDR", "127.0.0.1:8081", "address of /metrics, /healthz and /readyz", config.HostPort)
 	s.String(&c.Stream, "stream", "STREAM", contract.Stream, "JetStream stream capturing smartcity.>", config.Identifier)
 	s.String(&c.Consumer, "consumer", "CONSUMER", "ingest", "durable consumer shared by the replicas", config.Identifier)
@@ -46,8 +38,5 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	if err := s.Parse(args); err != nil {
 		return c, err
 	}
-	if err := c.TLS.Check(); err != nil {
-		return c, err
-	}
-	return c, nil
+	return c, c.Check()
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -18,17 +17,15 @@ import (
 	"github.com/assoliment/assoliment/services/ingest/internal/pipeline"
 	"github.com/assoliment/assoliment/services/ingest/internal/store"
 	"github.com/assoliment/assoliment/services/ingest/schema"
-	"github.com/assoliment/assoliment/services/platform/chconn"
 	"github.com/assoliment/assoliment/services/platform/httpserver"
 	"github.com/assoliment/assoliment/services/platform/logging"
-	"github.com/assoliment/assoliment/services/platform/natsconn"
 )
 
 // Run starts the service and blocks until ctx ends and everything held is
 // flushed and acknowledged.
 func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	log := logging.New(logw, cfg.LogLevel, "ingest")
-	ch, err := connectClickHouse(ctx, cfg, log)
+	ch, err := cfg.ClickHouse(ctx, log)
 	if err != nil {
 		return err
 	}
@@ -36,11 +33,7 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	if err := schema.Migrate(ctx, ch); err != nil {
 		return err
 	}
-	natsTLS, err := cfg.TLS.NATS()
-	if err != nil {
-		return err
-	}
-	nc, err := natsconn.Connect(ctx, natsconn.Options{URL: cfg.NATSURL, Creds: cfg.NATSCreds, TLS: natsTLS, Name: "ingest"}, log)
+	nc, err := cfg.NATS(ctx, "ingest", log)
 	if err != nil {
 		return err
 	}
@@ -86,30 +79,4 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	err = g.Wait()
 	log.Info("ingest stopped")
 	return err
-}
-
-// connectClickHouse retries until the server answers, so the service can
-// start before its database.
-func connectClickHouse(ctx context.Context, cfg config.Config, log interface {
-	Warn(string, ...any)
-}) (*chconn.Conn, error) {
-	tc, err := cfg.TLS.ClickHouseConfig()
-	if err != nil {
-		return nil, err
-	}
-	for attempt := 1; ; attempt++ {
-		ch, err := chconn.Open(ctx, chconn.Options{Addr: cfg.ClickHouseAddr, Database: cfg.Database, User: cfg.User, Password: cfg.Password, TLS: tc})
-		if err == nil {
-			return ch, nil
-		}
-		if attempt >= 60 {
-			return nil, err
-		}
-		log.Warn("clickhouse not reachable yet", "addr", cfg.ClickHouseAddr, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
 }

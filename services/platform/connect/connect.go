@@ -1,0 +1,71 @@
+// Package connect holds the settings every service that talks to NATS and
+// ClickHouse shares, and opens those connections from them.
+package connect
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/assoliment/assoliment/services/platform/chconn"
+	"github.com/assoliment/assoliment/services/platform/config"
+	"github.com/assoliment/assoliment/services/platform/natsconn"
+	"github.com/assoliment/assoliment/services/platform/tlsconfig"
+)
+
+// Settings name the NATS and ClickHouse servers and credentials.
+type Settings struct {
+	NATSURL, NATSCreds                       string
+	ClickHouseAddr, Database, User, Password string
+	TLS                                      tlsconfig.Settings // NATS and ClickHouse TLS
+}
+
+// Register adds the settings to s, with their flags and variables.
+func Register(s *config.Set, c *Settings) {
+	s.String(&c.NATSURL, "nats-url", "NATS_URL", "nats://127.0.0.1:4222", "NATS server URLs", config.NATSURL)
+	s.String(&c.NATSCreds, "nats-creds", "NATS_CREDS", "", "NATS credentials file (optional)", nil)
+	tlsconfig.Register(s, &c.TLS)
+	s.String(&c.ClickHouseAddr, "clickhouse-addr", "CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native protocol address", config.HostPort)
+	s.String(&c.Database, "clickhouse-database", "CLICKHOUSE_DATABASE", "smartcity", "ClickHouse database", config.Identifier)
+	s.String(&c.User, "clickhouse-user", "CLICKHOUSE_USER", "default", "ClickHouse user", nil)
+	s.String(&c.Password, "clickhouse-password", "CLICKHOUSE_PASSWORD", "", "ClickHouse password", nil)
+}
+
+// Check validates what one setting alone cannot (the TLS files).
+func (c Settings) Check() error { return c.TLS.Check() }
+
+// ClickHouse connects, retrying for a minute so a service may start before
+// its database.
+func (c Settings) ClickHouse(ctx context.Context, log *slog.Logger) (*chconn.Conn, error) {
+	tc, err := c.TLS.ClickHouseConfig()
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 1; ; attempt++ {
+		ch, err := chconn.Open(ctx, chconn.Options{Addr: c.ClickHouseAddr, Database: c.Database, User: c.User, Password: c.Password, TLS: tc})
+		if err == nil {
+			return ch, nil
+		}
+		if attempt >= 60 || ctx.Err() != nil {
+			return nil, err
+		}
+		log.Warn("clickhouse not reachable yet", "addr", c.ClickHouseAddr, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// NATS connects as the named client; it reconnects on its own afterwards.
+func (c Settings) NATS(ctx context.Context, name string, log *slog.Logger) (*nats.Conn, error) {
+	tc, err := c.TLS.NATS()
+	if err != nil {
+		return nil, fmt.Errorf("nats tls: %w", err)
+	}
+	return natsconn.Connect(ctx, natsconn.Options{URL: c.NATSURL, Creds: c.NATSCreds, TLS: tc, Name: name}, log)
+}
