@@ -67,19 +67,28 @@ func clickHouseAddr(t *testing.T) string {
 // clickHouseQuery runs one statement with clickhouse-client, which the OS
 // packages install next to the server.
 func clickHouseQuery(addr, query string) error {
+	_, err := clickHouseOutput(addr, "default", query)
+	return err
+}
+
+// clickHouseOutput runs a query in database db with clickhouse-client and
+// returns its output as tab-separated values.
+func clickHouseOutput(addr, db, query string) (string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return err
+		return "", err
 	}
 	client, err := exec.LookPath("clickhouse-client")
 	if err != nil {
-		return fmt.Errorf("clickhouse-client is not installed: %w", err)
+		return "", fmt.Errorf("clickhouse-client is not installed: %w", err)
 	}
-	out, err := exec.Command(client, "--host", host, "--port", port, "--query", query).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %v\n%s", query, err, out)
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(client, "--host", host, "--port", port, "--database", db, "--format", "TSV", "--query", query)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%s: %v\n%s", query, err, stderr.Bytes())
 	}
-	return nil
+	return stdout.String(), nil
 }
 
 // buildServices builds cmd/<name> of each services/<module> into dir, all

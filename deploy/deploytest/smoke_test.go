@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -235,7 +236,54 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("smokeMayBeEmpty lists %q, which is no dashboard target or rule any more", key)
 		}
 	}
-	t.Logf("ran %d expressions and %d selectors; %s in all", len(exprs), len(selectors), time.Since(began).Round(time.Millisecond))
+	sqls := checkClickHousePanels(t, chAddr, db, at)
+	t.Logf("ran %d PromQL expressions, %d selectors and %d ClickHouse queries; %s in all",
+		len(exprs), len(selectors), sqls, time.Since(began).Round(time.Millisecond))
+}
+
+// clickHouseMacroRE matches the macros of the ClickHouse data source
+// plugin: $__name or $__name(column).
+var clickHouseMacroRE = regexp.MustCompile(`\$__(\w+)(?:\(([^)]*)\))?`)
+
+// checkClickHousePanels runs the SQL of every ClickHouse target over the
+// last hour in the smoke database, with the plugin's time macros expanded,
+// and fails on an error or on no rows: the evaluator has just recorded the
+// first level of every municipality. It returns how many it ran.
+func checkClickHousePanels(t *testing.T, addr, db string, at time.Time) int {
+	t.Helper()
+	from, to := at.Add(-time.Hour).Unix(), at.Add(time.Minute).Unix()
+	n := 0
+	for _, d := range loadDashboards(t) {
+		for _, p := range d.allPanels() {
+			for _, tg := range p.Targets {
+				if !tg.isClickHouse(p) {
+					continue
+				}
+				where := fmt.Sprintf("%s %q %s", d.file, p.Title, tg.RefID)
+				sql := clickHouseMacroRE.ReplaceAllStringFunc(tg.RawSQL, func(m string) string {
+					sub := clickHouseMacroRE.FindStringSubmatch(m)
+					switch sub[1] {
+					case "timeFilter":
+						return fmt.Sprintf("%s >= toDateTime(%d) AND %s <= toDateTime(%d)", sub[2], from, sub[2], to)
+					case "fromTime":
+						return fmt.Sprintf("toDateTime(%d)", from)
+					case "toTime":
+						return fmt.Sprintf("toDateTime(%d)", to)
+					}
+					t.Errorf("%s: macro %s has no expansion in the smoke test", where, m)
+					return m
+				})
+				out, err := clickHouseOutput(addr, db, sql)
+				n++
+				if err != nil {
+					t.Errorf("%s: %v", where, err)
+				} else if strings.TrimSpace(out) == "" {
+					t.Errorf("%s: no rows\n\t%s", where, sql)
+				}
+			}
+		}
+	}
+	return n
 }
 
 // smokeQuietAlerts are the alerts a healthy platform must not raise: their
