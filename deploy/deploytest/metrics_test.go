@@ -27,6 +27,7 @@ var (
 		"smartcity_incidents_open",
 		"smartcity_evaluation_last_success_timestamp_seconds",
 		"smartcity_unattributed_measurements",
+		"smartcity_service_reporting_interval_seconds",
 		"smartcity_ingest_consumer_pending_messages",
 		"smartcity_ingest_clickhouse_up",
 		"up",

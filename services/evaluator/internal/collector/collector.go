@@ -36,6 +36,8 @@ var (
 		"Catalogued service (always 1), for joins.", []string{"municipality", "service", "area", "delivery", "provider"}, nil)
 	lastMeasurement = prometheus.NewDesc("smartcity_service_last_measurement_timestamp_seconds",
 		"Event time of the latest counted measurement of the service.", []string{"municipality", "service"}, nil)
+	reportingInterval = prometheus.NewDesc("smartcity_service_reporting_interval_seconds",
+		"How often the service is expected to report, from the catalogue.", []string{"municipality", "service"}, nil)
 	openIncidents = prometheus.NewDesc("smartcity_incidents_open",
 		"Incidents opened and not resolved at the evaluation instant.", []string{"municipality", "service"}, nil)
 	unattributed = prometheus.NewDesc("smartcity_unattributed_measurements",
@@ -54,7 +56,7 @@ func New(src Snapshotter) *Collector { return &Collector{src: src} }
 // Describe sends every descriptor.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{level, passed, value, compliance, objective, budget, windowCompliance,
-		info, lastMeasurement, openIncidents, unattributed, lastSuccess} {
+		info, lastMeasurement, reportingInterval, openIncidents, unattributed, lastSuccess} {
 		ch <- d
 	}
 }
@@ -108,6 +110,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		for _, sv := range a.Services {
 			gauge(info, 1, m, sv.ID, sv.Area, sv.Delivery, sv.Provider)
 			gauge(openIncidents, float64(sv.OpenIncidents), m, sv.ID)
+			gauge(reportingInterval, float64(sv.ReportingIntervalSeconds), m, sv.ID)
 			if !sv.LastMeasurement.IsZero() {
 				gauge(lastMeasurement, float64(sv.LastMeasurement.UnixMilli())/1000, m, sv.ID)
 			}

@@ -101,4 +101,6 @@ type ServiceResult struct {
 	MeasurementsC   int       `json:"measurements_c"`
 	LastMeasurement time.Time `json:"last_measurement,omitzero"` // zero (omitted) when none
 	OpenIncidents   int       `json:"open_incidents"`            // opened before T, unresolved at T
+	// ReportingIntervalSeconds is how often the service is expected to report.
+	ReportingIntervalSeconds int64 `json:"reporting_interval_seconds"`
 }

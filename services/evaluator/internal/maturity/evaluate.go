@@ -114,11 +114,16 @@ func compliance(w WindowStats) float64 { return float64(w.Meeting) / float64(w.S
 // live reports live(s): a latest counted measurement at or after
 // T - LiveIntervals * reporting interval.
 func (f *facts) live(s Service) bool {
-	interval := s.ReportingInterval
-	if interval <= 0 {
-		interval = DefaultReportingInterval
+	return !s.LastMeasurement.IsZero() && !s.LastMeasurement.Before(f.at.Add(-time.Duration(f.cfg.LiveIntervals)*interval(s)))
+}
+
+// interval is the service's reporting interval, the contract's default
+// when unset.
+func interval(s Service) time.Duration {
+	if s.ReportingInterval <= 0 {
+		return DefaultReportingInterval
 	}
-	return !s.LastMeasurement.IsZero() && !s.LastMeasurement.Before(f.at.Add(-time.Duration(f.cfg.LiveIntervals)*interval))
+	return s.ReportingInterval
 }
 
 // resolved reports whether i was resolved before T.
@@ -178,6 +183,7 @@ func (f *facts) serviceResults() []ServiceResult {
 			ID: s.ID, Name: s.Name, Area: s.Area, Delivery: s.Delivery, Provider: s.Provider,
 			OpenData: s.OpenData, HasSLA: f.hasSLA[s.ID], Reporting: s.MeasurementsC > 0, Live: f.live(s),
 			MeasurementsC: s.MeasurementsC, LastMeasurement: s.LastMeasurement, OpenIncidents: open[s.ID],
+			ReportingIntervalSeconds: int64(interval(s) / time.Second),
 		})
 	}
 	return out

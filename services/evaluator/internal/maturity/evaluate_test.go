@@ -256,8 +256,8 @@ func TestServiceResults(t *testing.T) {
 	a := Evaluate(DefaultConfig(), in)
 	want := []ServiceResult{
 		{ID: "a", Name: "a", Area: "y", Delivery: DeliveryConcession, Provider: "fcc", HasSLA: true, Reporting: true, Live: true,
-			MeasurementsC: 3, LastMeasurement: t0.Add(-time.Minute), OpenIncidents: 3},
-		{ID: "b", Name: "b", Area: "x", Delivery: DeliveryOwn, Provider: Council, OpenIncidents: 1},
+			MeasurementsC: 3, LastMeasurement: t0.Add(-time.Minute), OpenIncidents: 3, ReportingIntervalSeconds: 3600},
+		{ID: "b", Name: "b", Area: "x", Delivery: DeliveryOwn, Provider: Council, OpenIncidents: 1, ReportingIntervalSeconds: 3600},
 	}
 	if !reflect.DeepEqual(a.Services, want) {
 		t.Errorf("services =\n%+v\nwant\n%+v", a.Services, want)
