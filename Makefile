@@ -48,6 +48,11 @@ test-go:
 bench: deps build
 	scripts/bench.sh
 
+## smoke: the local platform with the simulator, a real Prometheus with the shipped
+## rules, and every dashboard and rule expression run through it (also part of make test)
+smoke: deps
+	cd deploy/deploytest && GOWORK=off $(GO) test -count=1 -run TestSmoke -v .
+
 ## fuzz: the contract's fuzz target (FUZZTIME, default 2m)
 FUZZTIME ?= 2m
 fuzz:
