@@ -194,10 +194,11 @@ func metricValue(t *testing.T, cfg config.Config, name string) float64 {
 // A publish the broker did not acknowledge is sent again, with the same
 // message id, until it is.
 type steadyPublisher struct {
-	stopc chan struct{}
-	done  chan struct{}
-	sent  atomic.Int64
-	err   error
+	stopc   chan struct{}
+	done    chan struct{}
+	sent    atomic.Int64
+	retried atomic.Int64 // publishes sent again after a failure
+	err     error
 }
 
 func publishSteady(t *testing.T, js jetstream.JetStream, rate int) *steadyPublisher {
@@ -264,6 +265,7 @@ loop:
 		}
 		again := failed
 		failed = nil
+		sp.retried.Add(int64(len(again)))
 		time.Sleep(200 * time.Millisecond)
 		for _, id := range again {
 			i, _ := strconv.Atoi(strings.TrimPrefix(id, "s-"))
@@ -440,7 +442,7 @@ func TestFaultNATSRestart(t *testing.T) {
 	assertExactlyOnce(t, ch, n)
 	stop() // before the server goes away at cleanup
 	ns.Shutdown()
-	t.Logf("%d events", n)
+	t.Logf("%d events, %d publishes sent again after a failure", n, sp.retried.Load())
 }
 
 // TestFaultKilledFiveTimes kills the ingest process with SIGKILL five times

@@ -4,7 +4,8 @@
 // reports as one JSON object:
 //
 //   - the ingest and evaluator resident memory after the warm-up and at the
-//     end of the load, and the growth between the two;
+//     end of the load (the highest reading of 30 s each), and the growth
+//     between the two;
 //   - the end-to-end counts: messages the broker accepted, rows stored in
 //     ClickHouse, messages in the dead-letter stream, and lost = accepted -
 //     stored - dead-lettered, which must be 0, and rows stored twice, which
@@ -26,8 +27,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -37,12 +40,79 @@ import (
 	"github.com/assoliment/assoliment/services/platform/chconn"
 )
 
+// memory is a process's resident set: the highest reading (one a second)
+// over the 30 s after the warm-up and over the last 30 s of load, so that a
+// garbage collector's sawtooth is compared top to top; the growth between
+// the two, the peak, and a reading every 10 s.
 type memory struct {
-	StartMiB  float64 `json:"start_mib"`
-	EndMiB    float64 `json:"end_mib"`
-	GrowthPct float64 `json:"growth_percent"`
-	PeakMiB   float64 `json:"peak_mib"`
+	StartMiB  float64   `json:"start_mib"`
+	EndMiB    float64   `json:"end_mib"`
+	GrowthPct float64   `json:"growth_percent"`
+	PeakMiB   float64   `json:"peak_mib"`
+	SeriesMiB []float64 `json:"every_10s_mib"`
 }
+
+// sampler reads the RSS of some processes once a second.
+type sampler struct {
+	mu   sync.Mutex
+	at   []time.Duration
+	mib  [][]float64
+	stop chan struct{}
+	done chan struct{}
+}
+
+func sample(pids ...int) *sampler {
+	s := &sampler{stop: make(chan struct{}), done: make(chan struct{})}
+	t0 := time.Now()
+	go func() {
+		defer close(s.done)
+		tk := time.NewTicker(time.Second)
+		defer tk.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-tk.C:
+			}
+			row := make([]float64, len(pids))
+			for i, pid := range pids {
+				row[i] = rss(pid, "VmRSS")
+			}
+			s.mu.Lock()
+			s.at = append(s.at, time.Since(t0))
+			s.mib = append(s.mib, row)
+			s.mu.Unlock()
+		}
+	}()
+	return s
+}
+
+// summary fills m from the readings of process i, for a load that ran
+// from 0 to end with the given warm-up.
+func (s *sampler) summary(i int, warmup, end time.Duration, m *memory) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var first, last []float64
+	for j, at := range s.at {
+		v := s.mib[j][i]
+		switch {
+		case at >= warmup && at < warmup+window:
+			first = append(first, v)
+		case at > end-window && at <= end:
+			last = append(last, v)
+		}
+		if j%10 == 9 {
+			m.SeriesMiB = append(m.SeriesMiB, v)
+		}
+	}
+	m.StartMiB, m.EndMiB = slices.Max(append(first, 0)), slices.Max(append(last, 0))
+	if m.StartMiB > 0 {
+		m.GrowthPct = round((m.EndMiB - m.StartMiB) / m.StartMiB * 100)
+	}
+}
+
+// window is the span of the start and end memory readings.
+const window = 30 * time.Second
 
 type report struct {
 	DurationSeconds   float64          `json:"duration_seconds"`
@@ -76,8 +146,8 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Minute, "how long to publish")
 	warmup := flag.Duration("warmup", 30*time.Second, "load time before the first memory reading")
 	flag.Parse()
-	if *warmup >= *dur {
-		fmt.Fprintln(os.Stderr, "soak: --warmup must be shorter than --duration")
+	if *warmup+2*window > *dur {
+		fmt.Fprintln(os.Stderr, "soak: --duration must exceed --warmup by 60s at least")
 		os.Exit(2)
 	}
 	r, err := run(*addr, *bin, *criteria, *rate, *invalid, *dur, *warmup)
@@ -157,25 +227,16 @@ func run(addr, bin, criteria string, rate int, invalid float64, dur, warmup time
 	if err := pub.Start(); err != nil {
 		return nil, fmt.Errorf("simulator: %w", err)
 	}
-	pubDone := make(chan error, 1)
-	go func() { pubDone <- pub.Wait() }()
-
-	// Memory after the warm-up, then at the end of the load.
-	select {
-	case err := <-pubDone:
-		return nil, fmt.Errorf("simulator ended during the warm-up: %v", err)
-	case <-time.After(warmup):
-	}
-	r.Ingest.StartMiB, r.Evaluator.StartMiB = rss(ingest.Process.Pid, "VmRSS"), rss(eval.Process.Pid, "VmRSS")
-	if err := <-pubDone; err != nil {
+	mem := sample(ingest.Process.Pid, eval.Process.Pid)
+	loadStart := time.Now()
+	if err := pub.Wait(); err != nil {
 		return r, fmt.Errorf("simulator: %w", err)
 	}
-	r.Ingest.EndMiB, r.Evaluator.EndMiB = rss(ingest.Process.Pid, "VmRSS"), rss(eval.Process.Pid, "VmRSS")
-	for _, m := range []*memory{&r.Ingest, &r.Evaluator} {
-		if m.StartMiB > 0 {
-			m.GrowthPct = round((m.EndMiB - m.StartMiB) / m.StartMiB * 100)
-		}
-	}
+	loadEnd := time.Since(loadStart)
+	close(mem.stop)
+	<-mem.done
+	mem.summary(0, warmup, loadEnd, &r.Ingest)
+	mem.summary(1, warmup, loadEnd, &r.Evaluator)
 
 	var counts struct {
 		Published       int64            `json:"published"`
