@@ -53,6 +53,16 @@ bench: deps build
 smoke: deps
 	cd deploy/deploytest && GOWORK=off $(GO) test -count=1 -run TestSmoke -v .
 
+## test-faults: ClickHouse outage and table error, NATS restart, ingest killed
+## five times, evaluator restart (also part of make test)
+test-faults: deps
+	$(GO) test -count=1 -run '^TestFault' ./services/ingest/service/ ./services/evaluator/service/
+
+## soak: SOAK_DURATION (default 10m) at 5,000 events/s with 1 % invalid; RSS and counts
+SOAK_DURATION ?= 10m
+soak: deps build
+	$(GO) run ./services/ingest/cmd/soak --bin bin --duration $(SOAK_DURATION)
+
 ## fuzz: the contract's fuzz target (FUZZTIME, default 2m)
 FUZZTIME ?= 2m
 fuzz:
