@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -299,6 +300,16 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if resp, err := http.Post(base+"/api/v1/municipalities", "application/json", nil); err != nil || resp.StatusCode != 405 {
 		t.Errorf("POST: %v %v", err, resp)
+	}
+
+	// The providers' tool reads the same verdict from the running evaluator.
+	kpictl := filepath.Join(t.TempDir(), "kpictl")
+	if out, err := exec.Command("go", "build", "-C", "../../kpictl", "-o", kpictl, "./cmd/kpictl").CombinedOutput(); err != nil {
+		t.Fatalf("build kpictl: %v\n%s", err, out)
+	}
+	out, err := exec.Command(kpictl, "assessment", "municipi-4", "--evaluator-url", base).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "level 4 gestionat") || !strings.Contains(string(out), "Missing for level 5") {
+		t.Errorf("kpictl assessment: %v\n%s", err, out)
 	}
 
 	// Metrics.
