@@ -4,6 +4,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -387,4 +388,8 @@ func typeLabel(b []byte) string {
 		}
 	}
 	return "unknown"
+}
+
+func containsType(b []byte, t string) bool {
+	return bytes.Contains(b, []byte(`"`+t+`"`))
 }
