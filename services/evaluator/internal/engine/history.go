@@ -84,9 +84,16 @@ func (h *Changes) Record(ctx context.Context, a *maturity.Assessment, from int) 
 			delete(h.pending, a.Municipality)
 		}
 	}()
-	failing := make([]string, 0, len(a.Missing))
+	// Every criterion that fails at T, whatever its level; the first ones
+	// of the list are those that keep the municipality from the next level.
+	failing := make([]string, 0, len(a.Criteria))
 	for _, c := range a.Missing {
 		failing = append(failing, c.ID)
+	}
+	for _, c := range a.Criteria {
+		if !c.Passed && c.Level != a.Level+1 {
+			failing = append(failing, c.ID)
+		}
 	}
 	id := fmt.Sprintf("maturity-%s-%d-%d-%d", a.Municipality, from, a.Level, at.UnixMilli())
 	ev := &contract.Event{
