@@ -238,6 +238,10 @@ func (p *Pipeline) flush(ctx context.Context, batch []item) {
 		}
 	}
 	var rows []store.Row
+	// sent holds the stream sequences this flush has sent in an insert, so
+	// that rows an attempt committed before its connection failed are still
+	// counted as stored by the retry that finds them, not as duplicates.
+	sent := make(map[uint64]bool, len(first))
 	start := time.Now()
 	ok := p.retry(ctx, "clickhouse", func(ctx context.Context) error {
 		stored, err := p.sink.Existing(ctx, ids)
@@ -249,6 +253,9 @@ func (p *Pipeline) flush(ctx context.Context, batch []item) {
 			if !stored[id] {
 				rows = append(rows, store.Row{Event: batch[i].ev, StreamSeq: batch[i].seq, IngestedAt: batch[i].at})
 			}
+		}
+		for _, r := range rows {
+			sent[r.StreamSeq] = true
 		}
 		if err := p.sink.Insert(ctx, rows); err != nil {
 			return err
@@ -267,16 +274,12 @@ func (p *Pipeline) flush(ctx context.Context, batch []item) {
 		return
 	}
 	p.m.InsertDuration.Observe(time.Since(start).Seconds())
-	inserted := make(map[uint64]bool, len(rows))
-	for _, r := range rows {
-		inserted[r.StreamSeq] = true
-	}
 	for i, it := range batch {
 		switch {
 		case it.rej != nil:
 			p.m.Events.WithLabelValues(typeLabel(it.msg.Data()), metrics.Rejected).Inc()
 			p.m.Rejections.WithLabelValues(string(it.rej.Reason)).Inc()
-		case first[store.Identity{Municipality: it.ev.Municipality, Publisher: it.ev.Publisher, ID: it.ev.ID}] == i && inserted[it.seq]:
+		case first[store.Identity{Municipality: it.ev.Municipality, Publisher: it.ev.Publisher, ID: it.ev.ID}] == i && sent[it.seq]:
 			p.m.Events.WithLabelValues(it.ev.Type, metrics.Stored).Inc()
 		default:
 			p.m.Events.WithLabelValues(it.ev.Type, metrics.Duplicate).Inc()
