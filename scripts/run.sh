@@ -31,22 +31,22 @@ start() { # name, command...
 	pids+=($!)
 }
 
-wait_http() { # url
+wait_port() { # port on 127.0.0.1
 	for _ in $(seq 1 120); do
-		curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
 		sleep 0.5
 	done
-	echo "no answer from $1; see .data/logs/" >&2
+	echo "nothing listens on 127.0.0.1:$1; see .data/logs/" >&2
 	return 1
 }
 
 start natsd bin/natsd --addr 127.0.0.1:4222 --store .data/nats
-sleep 1
+wait_port 4222
 start ingest bin/ingest
-wait_http http://127.0.0.1:8081/healthz
+wait_port 8081
 if [ -x bin/evaluator ]; then
 	start evaluator bin/evaluator --criteria-file deploy/evaluator/criteria.yaml
-	wait_http http://127.0.0.1:8080/healthz
+	wait_port 8080
 fi
 if [ -x bin/simulator ]; then
 	start simulator bin/simulator
