@@ -20,6 +20,7 @@ import (
 	"github.com/assoliment/assoliment/services/evaluator/internal/reader"
 	"github.com/assoliment/assoliment/services/ingest/schema"
 	"github.com/assoliment/assoliment/services/platform/chconn"
+	"github.com/assoliment/assoliment/services/platform/proc"
 )
 
 type result struct {
@@ -111,7 +112,7 @@ func bench(ctx context.Context, addr string, n, days, runs int, keep bool) (*res
 			r.Levels[x.Assessment.Level]++
 		}
 	}
-	r.PeakRSSMiB = peakRSS()
+	r.PeakRSSMiB = proc.Memory(0, "VmHWM")
 	return r, nil
 }
 
@@ -178,20 +179,4 @@ func generate(ctx context.Context, c *chconn.Conn, at time.Time, n, days int) er
 			concat('ir-', toString(number)), 'cat.smartcity.incident.resolved.v1', concat('s', toString(intDiv(number, 2) %% 20)),
 			concat('inc-', toString(number)), '', 0, toDateTime(%d - (1 + number %% 50) * 86400 + if(number %% 10 = 0, 20000, 3600)), 0, 'urn:bench', number, now(), 0
 		FROM numbers(%d)`, c.Table("incidents"), fmt.Sprintf(muni, 40), at.Unix(), n*40)
-}
-
-// peakRSS is this process's peak resident set size, in MiB.
-func peakRSS() float64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmHWM:") {
-			f := strings.Fields(l)
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
 }

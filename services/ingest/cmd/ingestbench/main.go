@@ -19,13 +19,11 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +34,7 @@ import (
 	"github.com/assoliment/assoliment/services/ingest/internal/store"
 	"github.com/assoliment/assoliment/services/ingest/schema"
 	"github.com/assoliment/assoliment/services/platform/chconn"
+	"github.com/assoliment/assoliment/services/platform/proc"
 )
 
 type report struct {
@@ -80,16 +79,16 @@ func run(addr, bin string, n, rate int, dur time.Duration, batch int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	natsAddr, err := freeAddr()
+	natsAddr, err := proc.FreeAddr()
 	if err != nil {
 		return err
 	}
 	natsURL := "nats://" + natsAddr
-	natsd, err := start(filepath.Join(bin, "natsd"), "--addr", natsAddr, "--store", filepath.Join(dir, "nats"))
+	natsd, err := proc.Start(filepath.Join(bin, "natsd"), "--addr", natsAddr, "--store", filepath.Join(dir, "nats"))
 	if err != nil {
 		return err
 	}
-	defer stop(natsd)
+	defer proc.Stop(natsd)
 	db := fmt.Sprintf("bench_ingest_%d", time.Now().Unix())
 	ch, err := chconn.Open(ctx, chconn.Options{Addr: addr, Database: db, User: "default"})
 	if err != nil {
@@ -99,13 +98,13 @@ func run(addr, bin string, n, rate int, dur time.Duration, batch int) error {
 	defer ch.Exec(context.Background(), "DROP DATABASE IF EXISTS `"+db+"`")
 	r := &report{Events: n, LatencyRate: rate, BatchSize: batch, ClickHouseVersion: ch.Version.Version.String()}
 
-	httpAddr, _ := freeAddr()
-	ingest, err := start(filepath.Join(bin, "ingest"), "--nats-url", natsURL, "--clickhouse-addr", addr,
+	httpAddr, _ := proc.FreeAddr()
+	ingest, err := proc.Start(filepath.Join(bin, "ingest"), "--nats-url", natsURL, "--clickhouse-addr", addr,
 		"--clickhouse-database", db, "--http-addr", httpAddr, "--batch-size", strconv.Itoa(batch), "--log-level", "warn")
 	if err != nil {
 		return err
 	}
-	defer stop(ingest)
+	defer proc.Stop(ingest)
 	nc, err := nats.Connect(natsURL, nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
 	if err != nil {
 		return err
@@ -115,7 +114,7 @@ func run(addr, bin string, n, rate int, dur time.Duration, batch int) error {
 	if err != nil {
 		return err
 	}
-	if err := waitFor(60*time.Second, func() bool { _, err := js.Consumer(ctx, contract.Stream, "ingest"); return err == nil }); err != nil {
+	if err := proc.WaitFor(60*time.Second, func() bool { _, err := js.Consumer(ctx, contract.Stream, "ingest"); return err == nil }); err != nil {
 		return fmt.Errorf("ingest did not create its consumer: %w", err)
 	}
 
@@ -133,12 +132,12 @@ func run(addr, bin string, n, rate int, dur time.Duration, batch int) error {
 		Acked     int64   `json:"acked"`
 		Rate      float64 `json:"acked_per_second"`
 	}
-	if err := json.Unmarshal(lastLine(out), &counts); err != nil {
+	if err := json.Unmarshal(proc.LastLine(out), &counts); err != nil {
 		return fmt.Errorf("publisher output %q: %w", out, err)
 	}
 	r.PublisherPerSecond = counts.Rate
 	total := uint64(counts.Acked)
-	if err := waitFor(10*time.Minute, func() bool { return stored(ctx, ch) >= total }); err != nil {
+	if err := proc.WaitFor(10*time.Minute, func() bool { return stored(ctx, ch) >= total }); err != nil {
 		return fmt.Errorf("end to end: %d of %d stored", stored(ctx, ch), total)
 	}
 	r.EndToEndSeconds = time.Since(t0).Seconds()
@@ -150,8 +149,8 @@ func run(addr, bin string, n, rate int, dur time.Duration, batch int) error {
 		return err
 	}
 	r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.LatencyEvents, r.LatencyWindowSecond = p50, p99, pmax, events, dur.Seconds()
-	r.IngestPeakRSSMiB = peakRSS(ingest.Process.Pid)
-	stop(ingest)
+	r.IngestPeakRSSMiB = proc.Memory(ingest.Process.Pid, "VmHWM")
+	proc.Stop(ingest)
 
 	// Baseline: JetStream consume-only, the same messages of the end-to-end run.
 	msgs, secs, err := consumeOnly(ctx, js, int(total))
@@ -248,7 +247,7 @@ func latency(ctx context.Context, js jetstream.JetStream, ch *chconn.Conn, rate 
 	if err := pub.Wait(ctx); err != nil {
 		return 0, 0, 0, 0, err
 	}
-	_ = waitFor(time.Minute, func() bool {
+	_ = proc.WaitFor(time.Minute, func() bool {
 		var c uint64
 		_ = ch.QueryRow(ctx, "SELECT count() FROM "+ch.Table("measurements")+" WHERE stream_seq > ?", floor).Scan(&c)
 		return c >= uint64(total)
@@ -331,70 +330,4 @@ func insertOnly(ctx context.Context, addr, db string, msgs []jetstream.Msg, batc
 		}
 	}
 	return time.Since(start).Seconds(), nil
-}
-
-func start(path string, args ...string) (*exec.Cmd, error) {
-	cmd := exec.Command(path, args...)
-	if !strings.HasSuffix(path, "natsd") {
-		cmd.Stderr = os.Stderr
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", path, err)
-	}
-	return cmd, nil
-}
-
-func stop(cmd *exec.Cmd) {
-	if cmd.ProcessState != nil {
-		return
-	}
-	_ = cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
-}
-
-func waitFor(d time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %s", d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return nil
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-func lastLine(b []byte) []byte {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return []byte(lines[len(lines)-1])
-}
-
-func peakRSS(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmHWM:") {
-			f := strings.Fields(l)
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
 }

@@ -23,7 +23,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +37,7 @@ import (
 
 	"github.com/assoliment/assoliment/services/contract"
 	"github.com/assoliment/assoliment/services/platform/chconn"
+	"github.com/assoliment/assoliment/services/platform/proc"
 )
 
 // memory is a process's resident set: the highest reading (one a second)
@@ -76,7 +76,7 @@ func sample(pids ...int) *sampler {
 			}
 			row := make([]float64, len(pids))
 			for i, pid := range pids {
-				row[i] = rss(pid, "VmRSS")
+				row[i] = round(proc.Memory(pid, "VmRSS"))
 			}
 			s.mu.Lock()
 			s.at = append(s.at, time.Since(t0))
@@ -168,16 +168,16 @@ func run(addr, bin, criteria string, rate int, invalid float64, dur, warmup time
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	natsAddr, err := freeAddr()
+	natsAddr, err := proc.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
 	natsURL := "nats://" + natsAddr
-	natsd, err := start(filepath.Join(bin, "natsd"), "--addr", natsAddr, "--store", filepath.Join(dir, "nats"))
+	natsd, err := proc.Start(filepath.Join(bin, "natsd"), "--addr", natsAddr, "--store", filepath.Join(dir, "nats"))
 	if err != nil {
 		return nil, err
 	}
-	defer stop(natsd)
+	defer proc.Stop(natsd)
 	db := fmt.Sprintf("soak_%d", time.Now().Unix())
 	ch, err := chconn.Open(ctx, chconn.Options{Addr: addr, Database: db, User: "default"})
 	if err != nil {
@@ -188,13 +188,13 @@ func run(addr, bin, criteria string, rate int, invalid float64, dur, warmup time
 	r := &report{Rate: rate, InvalidShare: invalid, DurationSeconds: dur.Seconds(), WarmupSeconds: warmup.Seconds(),
 		ClickHouseVersion: ch.Version.Version.String()}
 
-	ingestHTTP, _ := freeAddr()
-	ingest, err := start(filepath.Join(bin, "ingest"), "--nats-url", natsURL, "--clickhouse-addr", addr,
+	ingestHTTP, _ := proc.FreeAddr()
+	ingest, err := proc.Start(filepath.Join(bin, "ingest"), "--nats-url", natsURL, "--clickhouse-addr", addr,
 		"--clickhouse-database", db, "--http-addr", ingestHTTP, "--log-level", "warn")
 	if err != nil {
 		return nil, err
 	}
-	defer stop(ingest)
+	defer proc.Stop(ingest)
 	nc, err := nats.Connect(natsURL, nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
 	if err != nil {
 		return nil, err
@@ -204,20 +204,20 @@ func run(addr, bin, criteria string, rate int, invalid float64, dur, warmup time
 	if err != nil {
 		return nil, err
 	}
-	if err := waitFor(60*time.Second, func() bool { _, err := js.Consumer(ctx, contract.Stream, "ingest"); return err == nil }); err != nil {
+	if err := proc.WaitFor(60*time.Second, func() bool { _, err := js.Consumer(ctx, contract.Stream, "ingest"); return err == nil }); err != nil {
 		return nil, fmt.Errorf("ingest did not create its consumer: %w", err)
 	}
-	evalHTTP, _ := freeAddr()
+	evalHTTP, _ := proc.FreeAddr()
 	evalArgs := []string{"--nats-url", natsURL, "--clickhouse-addr", addr, "--clickhouse-database", db,
 		"--http-addr", evalHTTP, "--evaluation-interval", "10s", "--log-level", "warn"}
 	if criteria != "" {
 		evalArgs = append(evalArgs, "--criteria-file", criteria)
 	}
-	eval, err := start(filepath.Join(bin, "evaluator"), evalArgs...)
+	eval, err := proc.Start(filepath.Join(bin, "evaluator"), evalArgs...)
 	if err != nil {
 		return nil, err
 	}
-	defer stop(eval)
+	defer proc.Stop(eval)
 
 	pub := exec.Command(filepath.Join(bin, "simulator"), "--nats-url", natsURL, "--mode", "load",
 		"--rate", strconv.Itoa(rate), "--invalid-share", strconv.FormatFloat(invalid, 'f', -1, 64),
@@ -247,7 +247,7 @@ func run(addr, bin, criteria string, rate int, invalid float64, dur, warmup time
 		InvalidByReason map[string]int64 `json:"invalid_by_reason"`
 		Rate            float64          `json:"acked_per_second"`
 	}
-	if err := json.Unmarshal(lastLine(out.Bytes()), &counts); err != nil {
+	if err := json.Unmarshal(proc.LastLine(out.Bytes()), &counts); err != nil {
 		return r, fmt.Errorf("simulator output %q: %w", out.String(), err)
 	}
 	r.PublishedAcked, r.BrokerDuplicates, r.PublishFailed = counts.Acked, counts.Duplicates, counts.Failed
@@ -291,7 +291,7 @@ func run(addr, bin, criteria string, rate int, invalid float64, dur, warmup time
 	r.StoredIdentities = stored(ctx, ch, "uniqExact(municipality, publisher, id)")
 	r.Lost = int64(r.StreamMessages) - int64(r.Stored) - int64(r.DeadLetters)
 	r.Doubled = int64(r.Stored) - int64(r.StoredIdentities)
-	r.Ingest.PeakMiB, r.Evaluator.PeakMiB = rss(ingest.Process.Pid, "VmHWM"), rss(eval.Process.Pid, "VmHWM")
+	r.Ingest.PeakMiB, r.Evaluator.PeakMiB = round(proc.Memory(ingest.Process.Pid, "VmHWM")), round(proc.Memory(eval.Process.Pid, "VmHWM"))
 
 	var errs []error
 	if accepted := r.PublishedAcked - r.BrokerDuplicates; accepted != int64(r.StreamMessages) {
@@ -324,73 +324,6 @@ func stored(ctx context.Context, ch *chconn.Conn, agg string) uint64 {
 		return 0
 	}
 	return n
-}
-
-func start(path string, args ...string) (*exec.Cmd, error) {
-	cmd := exec.Command(path, args...)
-	if !strings.HasSuffix(path, "natsd") {
-		cmd.Stderr = os.Stderr
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", path, err)
-	}
-	return cmd, nil
-}
-
-func stop(cmd *exec.Cmd) {
-	if cmd.ProcessState != nil {
-		return
-	}
-	_ = cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
-}
-
-func waitFor(d time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %s", d)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return nil
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-func lastLine(b []byte) []byte {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return []byte(lines[len(lines)-1])
-}
-
-// rss reads a memory figure (VmRSS now, VmHWM peak) of a process, in MiB.
-func rss(pid int, field string) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, field+":") {
-			f := strings.Fields(l)
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return round(kb / 1024)
-		}
-	}
-	return 0
 }
 
 func round(f float64) float64 { return float64(int64(f*100+0.5*sign(f))) / 100 }
