@@ -310,3 +310,19 @@ func TestRejectionsDeadLettered(t *testing.T) {
 		}
 	}
 }
+
+// TestConsumerDeletedRecovers deletes the durable consumer under a running
+// service: it creates the consumer again and goes on storing.
+func TestConsumerDeletedRecovers(t *testing.T) {
+	e := start(t)
+	at := time.Now().UTC().Add(-time.Minute)
+	publishEvent(t, e.js, event(contract.TypeKPIMeasured, "vic", "aigues", "before", at, &contract.KPIMeasured{Service: "s", KPI: "k", Value: 1}))
+	eventually(t, "first event", 20*time.Second, func() bool { return count(t, e.ch, "SELECT count() FROM {db}.measurements") == 1 })
+	if err := e.js.DeleteConsumer(context.Background(), contract.Stream, e.cfg.Consumer); err != nil {
+		t.Fatal(err)
+	}
+	publishEvent(t, e.js, event(contract.TypeKPIMeasured, "vic", "aigues", "after", at, &contract.KPIMeasured{Service: "s", KPI: "k", Value: 2}))
+	eventually(t, "event after the consumer was deleted", 30*time.Second, func() bool {
+		return count(t, e.ch, "SELECT count() FROM {db}.measurements") == 2
+	})
+}

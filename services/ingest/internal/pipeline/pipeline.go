@@ -6,7 +6,6 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -49,6 +48,11 @@ func Setup(ctx context.Context, js jetstream.JetStream, c Config) (jetstream.Con
 			return nil, fmt.Errorf("create or update stream %s: %w", sc.Name, err)
 		}
 	}
+	return ensureConsumer(ctx, js, c)
+}
+
+// ensureConsumer creates or updates the durable consumer.
+func ensureConsumer(ctx context.Context, js jetstream.JetStream, c Config) (jetstream.Consumer, error) {
 	cons, err := js.CreateOrUpdateConsumer(ctx, c.Stream, jetstream.ConsumerConfig{
 		Durable:       c.Consumer,
 		Description:   "Assoliment ingest, shared by every replica",
@@ -118,12 +122,8 @@ type item struct {
 // acknowledges it and returns.
 func (p *Pipeline) Run(ctx context.Context) error {
 	p.m.ClickHouseUp.Set(1)
-	iter, err := p.cons.Messages(jetstream.PullMaxMessages(p.cfg.BatchSize))
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", p.cfg.Consumer, err)
-	}
 	in := make(chan item, p.cfg.BatchSize)
-	go p.fetch(iter, in)
+	go p.fetch(ctx, in)
 	go p.watchPending(ctx)
 
 	batch := make([]item, 0, p.cfg.BatchSize)
@@ -138,11 +138,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	for {
 		select {
-		case it, ok := <-in:
-			if !ok {
-				flush(ctx)
-				return errors.New("message iterator closed")
-			}
+		case it := <-in:
 			batch = append(batch, it)
 			if len(batch) >= p.cfg.BatchSize {
 				flush(ctx)
@@ -150,7 +146,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		case <-tick.C:
 			flush(ctx)
 		case <-ctx.Done():
-			iter.Drain()
+			// fetch drains its iterator: what was already delivered arrives
+			// on in, which it then closes.
 			fctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			for it := range in {
 				batch = append(batch, it)
@@ -165,17 +162,41 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 }
 
-// fetch reads messages and decodes them; it closes in when the iterator ends.
-func (p *Pipeline) fetch(iter jetstream.MessagesContext, in chan<- item) {
+// fetch reads messages and decodes them until ctx ends, then drains what
+// was already delivered and closes in. An iterator that ends on its own (the
+// consumer was deleted, say) is replaced, with the consumer, after a pause.
+func (p *Pipeline) fetch(ctx context.Context, in chan<- item) {
 	defer close(in)
+	cons := p.cons
+	for {
+		iter, err := cons.Messages(jetstream.PullMaxMessages(p.cfg.BatchSize))
+		if err == nil {
+			stop := context.AfterFunc(ctx, iter.Drain)
+			err = p.read(iter, in)
+			stop()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		p.log.Error("consuming stopped; starting again", "consumer", p.cfg.Consumer, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+		if c, err := ensureConsumer(ctx, p.js, p.cfg); err == nil {
+			cons = c
+		}
+	}
+}
+
+// read decodes the iterator's messages into in until it ends.
+func (p *Pipeline) read(iter jetstream.MessagesContext, in chan<- item) error {
 	rules := contract.Rules{MaxLateness: p.cfg.MaxLateness}
 	for {
 		msg, err := iter.Next()
 		if err != nil {
-			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				p.log.Error("fetch", "err", err)
-			}
-			return
+			return err
 		}
 		it := item{msg: msg, at: time.Now()}
 		if md, err := msg.Metadata(); err == nil {
