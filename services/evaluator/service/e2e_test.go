@@ -377,8 +377,12 @@ func TestEndToEnd(t *testing.T) {
 		len(ce.Data.Failing) == 0 {
 		t.Fatalf("level change event: %v %+v", err, ce)
 	}
-	// A restart does not announce unchanged levels again.
+	// A restart does not announce unchanged levels again, and drops the SLA
+	// target tables an interrupted evaluation may have left.
 	ev.stop()
+	if err := ch.Exec(ctx, "CREATE TABLE `"+ch.Database+"`.sla_targets_1_2 (series UInt64, sign Float64, bound Float64) ENGINE = Join(ANY, LEFT, series)"); err != nil {
+		t.Fatal(err)
+	}
 	ecfg.HTTPAddr = freeAddr(t)
 	run(t, "evaluator again", func(ctx context.Context) error { return evaluator.Run(ctx, ecfg, io.Discard) })
 	eventually(t, "evaluation after restart", 30*time.Second, func() bool {
@@ -387,6 +391,10 @@ func TestEndToEnd(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	if n := changes(); n != maturity.MaxLevel {
 		t.Fatalf("%d level-change events after restart, want %d", n, maturity.MaxLevel)
+	}
+	var left uint64
+	if err := ch.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = 'sla_targets_1_2'", ch.Database).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("the leftover SLA target table is still there after restart (%d, %v)", left, err)
 	}
 }
 

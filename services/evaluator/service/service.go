@@ -59,7 +59,11 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 		return err
 	}
 	evals := collector.NewEvaluations()
-	eng := engine.New(reader.New(ch), hist, evals, criteria, log)
+	rd := reader.New(ch)
+	if err := rd.DropLeftovers(ctx); err != nil {
+		log.Warn("leftover tables not dropped", "err", err)
+	}
+	eng := engine.New(rd, hist, evals, criteria, log)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector.New(eng), evals.Duration, evals.Errors,

@@ -56,6 +56,31 @@ type Reader struct {
 // New returns a reader on c.
 func New(c *chconn.Conn) *Reader { return &Reader{c: c, munis: map[uint64]string{}} }
 
+// DropLeftovers drops the SLA target tables an evaluator that stopped in the
+// middle of an evaluation left behind. Run it at start.
+func (r *Reader) DropLeftovers(ctx context.Context) error {
+	rows, err := r.c.Query(ctx, "SELECT name FROM system.tables WHERE database = ? AND name LIKE 'sla_targets_%'", r.c.Database)
+	if err != nil {
+		return fmt.Errorf("list leftover tables: %w", err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return fmt.Errorf("list leftover tables: %w", err)
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	for _, n := range names {
+		if err := r.c.Exec(ctx, "DROP TABLE IF EXISTS "+r.c.Table(n)); err != nil {
+			return fmt.Errorf("drop leftover table %s: %w", n, err)
+		}
+	}
+	return rows.Err()
+}
+
 // Read returns the inputs of every known municipality at T (only of the
 // named one when municipality is not empty), for windows of length w.
 func (r *Reader) Read(ctx context.Context, at time.Time, w time.Duration, municipality string) (map[string]*Municipality, error) {
