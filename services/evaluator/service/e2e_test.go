@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/assoliment/assoliment/services/contract"
 	evalconfig "github.com/assoliment/assoliment/services/evaluator/config"
+	"github.com/assoliment/assoliment/services/evaluator/internal/engine"
 	"github.com/assoliment/assoliment/services/evaluator/internal/maturity"
 	evaluator "github.com/assoliment/assoliment/services/evaluator/service"
 	ingestconfig "github.com/assoliment/assoliment/services/ingest/config"
@@ -106,16 +106,6 @@ func eventsFor(in maturity.Input) ([]*contract.Event, maturity.Input) {
 	return evs, out
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func getJSON(t *testing.T, url string, v any) int {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -130,17 +120,6 @@ func getJSON(t *testing.T, url string, v any) int {
 		}
 	}
 	return resp.StatusCode
-}
-
-func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 type running struct{ stop func() }
@@ -174,7 +153,7 @@ func TestEndToEnd(t *testing.T) {
 	at := time.Now().UTC().Truncate(time.Second)
 
 	icfg, err := ingestconfig.Parse([]string{"--nats-url", ns.ClientURL(), "--clickhouse-database", ch.Database,
-		"--clickhouse-addr", testenv.ClickHouseAddr(), "--http-addr", freeAddr(t), "--flush-interval", "50ms", "--log-level", "warn"}, nil)
+		"--clickhouse-addr", testenv.ClickHouseAddr(), "--http-addr", testenv.FreeAddr(t), "--flush-interval", "50ms", "--log-level", "warn"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +163,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "stream", 20*time.Second, func() bool { _, err := js.Stream(context.Background(), contract.Stream); return err == nil })
+	testenv.Eventually(t, "stream", 20*time.Second, func() bool { _, err := js.Stream(context.Background(), contract.Stream); return err == nil })
 	want := map[string]maturity.Input{}
 	pub := contract.NewPublisher(js)
 	ctx := context.Background()
@@ -225,7 +204,7 @@ func TestEndToEnd(t *testing.T) {
 	if err := pub.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "all events stored", 60*time.Second, func() bool {
+	testenv.Eventually(t, "all events stored", 60*time.Second, func() bool {
 		var n uint64
 		q := "SELECT (SELECT count() FROM `" + ch.Database + "`.measurements) + (SELECT count() FROM `" + ch.Database + "`.catalog) + (SELECT count() FROM `" + ch.Database + "`.incidents)"
 		_ = ch.QueryRow(ctx, q).Scan(&n)
@@ -246,7 +225,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	ecfg, err := evalconfig.Parse([]string{"--nats-url", ns.ClientURL(), "--clickhouse-database", ch.Database,
-		"--clickhouse-addr", testenv.ClickHouseAddr(), "--http-addr", freeAddr(t), "--evaluation-interval", "1s",
+		"--clickhouse-addr", testenv.ClickHouseAddr(), "--http-addr", testenv.FreeAddr(t), "--evaluation-interval", "1s",
 		"--criteria-file", "../../../deploy/evaluator/criteria.yaml", "--log-level", "warn"}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -260,7 +239,7 @@ func TestEndToEnd(t *testing.T) {
 			LevelName    string `json:"level_name"`
 		} `json:"municipalities"`
 	}
-	eventually(t, "first evaluation", 30*time.Second, func() bool {
+	testenv.Eventually(t, "first evaluation", 30*time.Second, func() bool {
 		return getJSON(t, base+"/api/v1/municipalities", &list) == 200
 	})
 	if len(list.Municipalities) != len(want)+1 {
@@ -352,18 +331,8 @@ func TestEndToEnd(t *testing.T) {
 	promtool(t, metrics)
 
 	// Level changes: announced once each (level 0 is where history starts).
-	changes := func() int {
-		s, err := js.Stream(ctx, "SMARTCITY_ASSESSMENTS")
-		if err != nil {
-			return -1
-		}
-		info, err := s.Info(ctx)
-		if err != nil {
-			return -1
-		}
-		return int(info.State.Msgs)
-	}
-	eventually(t, "level changes", 20*time.Second, func() bool { return changes() == maturity.MaxLevel })
+	changes := func() int { return streamMsgs(ctx, js, engine.AssessmentStream) }
+	testenv.Eventually(t, "level changes", 20*time.Second, func() bool { return changes() == maturity.MaxLevel })
 	s, _ := js.Stream(ctx, "SMARTCITY_ASSESSMENTS")
 	msg, err := s.GetLastMsgForSubject(ctx, "assessment.municipi-4")
 	if err != nil {
@@ -383,9 +352,9 @@ func TestEndToEnd(t *testing.T) {
 	if err := ch.Exec(ctx, "CREATE TABLE `"+ch.Database+"`.sla_targets_1_2 (series UInt64, sign Float64, bound Float64) ENGINE = Join(ANY, LEFT, series)"); err != nil {
 		t.Fatal(err)
 	}
-	ecfg.HTTPAddr = freeAddr(t)
+	ecfg.HTTPAddr = testenv.FreeAddr(t)
 	run(t, "evaluator again", func(ctx context.Context) error { return evaluator.Run(ctx, ecfg, io.Discard) })
-	eventually(t, "evaluation after restart", 30*time.Second, func() bool {
+	testenv.Eventually(t, "evaluation after restart", 30*time.Second, func() bool {
 		return getJSON(t, "http://"+ecfg.HTTPAddr+"/api/v1/municipalities", nil) == 200
 	})
 	time.Sleep(2 * time.Second)
@@ -412,4 +381,17 @@ func promtool(t *testing.T, metrics []byte) {
 	if err != nil || strings.TrimSpace(string(out)) != "" {
 		t.Fatalf("promtool check metrics: %v\n%s", err, out)
 	}
+}
+
+// streamMsgs is how many messages a stream holds, -1 when it cannot tell.
+func streamMsgs(ctx context.Context, js jetstream.JetStream, name string) int {
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		return -1
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return -1
+	}
+	return int(info.State.Msgs)
 }

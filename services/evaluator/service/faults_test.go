@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"reflect"
-	"strconv"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 
 	"github.com/assoliment/assoliment/services/contract"
 	evalconfig "github.com/assoliment/assoliment/services/evaluator/config"
+	"github.com/assoliment/assoliment/services/evaluator/internal/engine"
 	"github.com/assoliment/assoliment/services/evaluator/internal/maturity"
 	evaluator "github.com/assoliment/assoliment/services/evaluator/service"
 	ingestconfig "github.com/assoliment/assoliment/services/ingest/config"
@@ -34,14 +33,14 @@ import (
 //     recorded again.
 func TestFaultEvaluatorRestart(t *testing.T) {
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	ns := testenv.NATSOn(t, dir, port)
 	ch := testenv.ClickHouse(t)
 	at := time.Now().UTC().Truncate(time.Second)
 	ctx := context.Background()
 
 	icfg, err := ingestconfig.Parse([]string{"--nats-url", ns.ClientURL(), "--clickhouse-database", ch.Database,
-		"--clickhouse-addr", testenv.ClickHouseAddr(), "--http-addr", freeAddr(t), "--flush-interval", "50ms", "--log-level", "warn"}, nil)
+		"--clickhouse-addr", testenv.ClickHouseAddr(), "--http-addr", testenv.FreeAddr(t), "--flush-interval", "50ms", "--log-level", "warn"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +54,7 @@ func TestFaultEvaluatorRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "stream", 20*time.Second, func() bool { _, err := js.Stream(ctx, contract.Stream); return err == nil })
+	testenv.Eventually(t, "stream", 20*time.Second, func() bool { _, err := js.Stream(ctx, contract.Stream); return err == nil })
 	stored := func() uint64 {
 		var n uint64
 		q := "SELECT (SELECT count() FROM `" + ch.Database + "`.measurements) + (SELECT count() FROM `" + ch.Database + "`.catalog) + (SELECT count() FROM `" + ch.Database + "`.incidents)"
@@ -79,27 +78,17 @@ func TestFaultEvaluatorRestart(t *testing.T) {
 	for level := 0; level <= maturity.MaxLevel; level++ {
 		publishLevel(fmt.Sprintf("municipi-%d", level), level)
 	}
-	eventually(t, "all events stored", 60*time.Second, func() bool { return stored() == uint64(total) })
+	testenv.Eventually(t, "all events stored", 60*time.Second, func() bool { return stored() == uint64(total) })
 
 	ecfg, err := evalconfig.Parse([]string{"--nats-url", ns.ClientURL(), "--clickhouse-database", ch.Database,
-		"--clickhouse-addr", testenv.ClickHouseAddr(), "--http-addr", freeAddr(t), "--evaluation-interval", "1s",
+		"--clickhouse-addr", testenv.ClickHouseAddr(), "--http-addr", testenv.FreeAddr(t), "--evaluation-interval", "1s",
 		"--criteria-file", "../../../deploy/evaluator/criteria.yaml", "--log-level", "warn"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ev := run(t, "evaluator", func(ctx context.Context) error { return evaluator.Run(ctx, ecfg, io.Discard) })
-	changes := func() int {
-		s, err := js.Stream(ctx, "SMARTCITY_ASSESSMENTS")
-		if err != nil {
-			return -1
-		}
-		info, err := s.Info(ctx)
-		if err != nil {
-			return -1
-		}
-		return int(info.State.Msgs)
-	}
-	eventually(t, "level changes", 30*time.Second, func() bool { return changes() == maturity.MaxLevel })
+	changes := func() int { return streamMsgs(ctx, js, engine.AssessmentStream) }
+	testenv.Eventually(t, "level changes", 30*time.Second, func() bool { return changes() == maturity.MaxLevel })
 
 	// NATS restarted under both services.
 	ns.Shutdown()
@@ -107,8 +96,8 @@ func TestFaultEvaluatorRestart(t *testing.T) {
 	time.Sleep(time.Second)
 	ns = testenv.NATSOn(t, dir, port)
 	publishLevel("nou-3", 3) // the publisher's connection reconnects too
-	eventually(t, "events published after the NATS restart stored", 60*time.Second, func() bool { return stored() == uint64(total) })
-	eventually(t, "level change announced after the NATS restart", 30*time.Second, func() bool { return changes() == maturity.MaxLevel+1 })
+	testenv.Eventually(t, "events published after the NATS restart stored", 60*time.Second, func() bool { return stored() == uint64(total) })
+	testenv.Eventually(t, "level change announced after the NATS restart", 30*time.Second, func() bool { return changes() == maturity.MaxLevel+1 })
 	want := maturity.MaxLevel + 1
 
 	before := levels(t, ecfg)
@@ -152,9 +141,9 @@ func TestFaultEvaluatorRestart(t *testing.T) {
 
 	// The evaluator restarted.
 	ev.stop()
-	ecfg.HTTPAddr = freeAddr(t)
+	ecfg.HTTPAddr = testenv.FreeAddr(t)
 	run(t, "evaluator again", func(ctx context.Context) error { return evaluator.Run(ctx, ecfg, io.Discard) })
-	eventually(t, "evaluation after restart", 30*time.Second, func() bool {
+	testenv.Eventually(t, "evaluation after restart", 30*time.Second, func() bool {
 		return getJSON(t, "http://"+ecfg.HTTPAddr+"/api/v1/municipalities", nil) == 200
 	})
 	if after := levels(t, ecfg); !reflect.DeepEqual(after, before) {
@@ -193,14 +182,4 @@ func levels(t *testing.T, c evalconfig.Config) map[string]int {
 		out[m.Municipality] = m.Level
 	}
 	return out
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	_, p, _ := net.SplitHostPort(freeAddr(t))
-	n, err := strconv.Atoi(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }

@@ -27,7 +27,7 @@ func TestSecureNATS(t *testing.T) {
 	at := time.Now().UTC().Truncate(time.Second)
 	args := func(user string, more ...string) []string {
 		return append([]string{"--nats-url", s.ClientURL(), "--nats-creds", s.Seed(t, user), "--nats-tls-ca", s.Certs.CA,
-			"--clickhouse-addr", testenv.ClickHouseAddr(), "--clickhouse-database", ch.Database, "--http-addr", freeAddr(t),
+			"--clickhouse-addr", testenv.ClickHouseAddr(), "--clickhouse-database", ch.Database, "--http-addr", testenv.FreeAddr(t),
 			"--log-level", "warn"}, more...)
 	}
 
@@ -44,7 +44,7 @@ func TestSecureNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	eventually(t, "stream", 20*time.Second, func() bool { _, err := js.Stream(ctx, contract.Stream); return err == nil })
+	testenv.Eventually(t, "stream", 20*time.Second, func() bool { _, err := js.Stream(ctx, contract.Stream); return err == nil })
 	evs, _ := eventsFor(maturity.SampleInput("sabadell", 2, at))
 	pub := contract.NewPublisher(js)
 	for _, ev := range evs {
@@ -55,7 +55,7 @@ func TestSecureNATS(t *testing.T) {
 	if err := pub.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "events stored", 30*time.Second, func() bool {
+	testenv.Eventually(t, "events stored", 30*time.Second, func() bool {
 		var n uint64
 		q := "SELECT (SELECT count() FROM `" + ch.Database + "`.measurements) + (SELECT count() FROM `" + ch.Database + "`.catalog) + (SELECT count() FROM `" + ch.Database + "`.incidents)"
 		_ = ch.QueryRow(ctx, q).Scan(&n)
@@ -67,7 +67,7 @@ func TestSecureNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, "evaluator", func(ctx context.Context) error { return evaluator.Run(ctx, ecfg, io.Discard) })
-	eventually(t, "level change announced", 30*time.Second, func() bool {
+	testenv.Eventually(t, "level change announced", 30*time.Second, func() bool {
 		st, err := js.Stream(ctx, "SMARTCITY_ASSESSMENTS")
 		if err != nil {
 			return false

@@ -37,7 +37,7 @@ type proc struct {
 func startIngest(t *testing.T, bin, natsURL string, ch *chconn.Conn, extra ...string) *proc {
 	t.Helper()
 	args := append([]string{"--nats-url", natsURL, "--clickhouse-addr", testenv.ClickHouseAddr(),
-		"--clickhouse-database", ch.Database, "--http-addr", freeAddr(t), "--log-level", "warn",
+		"--clickhouse-database", ch.Database, "--http-addr", testenv.FreeAddr(t), "--log-level", "warn",
 		"--ack-wait", "10s"}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
@@ -112,7 +112,7 @@ func createStream(t *testing.T, js jetstream.JetStream) {
 
 func assertExactlyOnce(t *testing.T, ch *chconn.Conn, n int) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("%d identities stored", n), 90*time.Second, func() bool {
+	testenv.Eventually(t, fmt.Sprintf("%d identities stored", n), 90*time.Second, func() bool {
 		return count(t, ch, "SELECT uniqExact(municipality, publisher, id) FROM {db}.measurements") == uint64(n)
 	})
 	if got := count(t, ch, "SELECT count() FROM {db}.measurements"); got != uint64(n) {

@@ -151,7 +151,7 @@ func (s *syncBuffer) String() string {
 func ingestIn(t *testing.T, natsURL, chAddr string, ch *chconn.Conn, logw io.Writer, extra ...string) (cfg config.Config, stop func()) {
 	t.Helper()
 	args := append([]string{"--nats-url", natsURL, "--clickhouse-addr", chAddr, "--clickhouse-database", ch.Database,
-		"--http-addr", freeAddr(t), "--flush-interval", "50ms", "--log-level", "warn", "--ack-wait", "10s"}, extra...)
+		"--http-addr", testenv.FreeAddr(t), "--flush-interval", "50ms", "--log-level", "warn", "--ack-wait", "10s"}, extra...)
 	cfg, err := config.Parse(args, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
@@ -306,17 +306,17 @@ func TestFaultClickHouseOutage(t *testing.T) {
 	logs := &syncBuffer{}
 	cfg, stop := ingestIn(t, ns.ClientURL(), px.addr, ch, logs, "--batch-size", "1000")
 	ready := func() int { c, _ := get(t, "http://"+cfg.HTTPAddr+"/readyz"); return c }
-	eventually(t, "ingest ready", 30*time.Second, func() bool { return httpUp(cfg) && ready() == 200 })
+	testenv.Eventually(t, "ingest ready", 30*time.Second, func() bool { return httpUp(cfg) && ready() == 200 })
 
 	sp := publishSteady(t, js, 500)
-	eventually(t, "rows stored before the outage", 20*time.Second, func() bool {
+	testenv.Eventually(t, "rows stored before the outage", 20*time.Second, func() bool {
 		return count(t, ch, "SELECT count() FROM {db}.measurements") > 500
 	})
 	px.Cut()
 	cutAt := time.Now()
 	t.Logf("clickhouse cut at %d events published", sp.sent.Load())
-	eventually(t, "/readyz 503 during the outage", 15*time.Second, func() bool { return ready() == 503 })
-	eventually(t, "clickhouse_up 0", 5*time.Second, func() bool { return metricValue(t, cfg, "smartcity_ingest_clickhouse_up") == 0 })
+	testenv.Eventually(t, "/readyz 503 during the outage", 15*time.Second, func() bool { return ready() == 503 })
+	testenv.Eventually(t, "clickhouse_up 0", 5*time.Second, func() bool { return metricValue(t, cfg, "smartcity_ingest_clickhouse_up") == 0 })
 	stored := count(t, ch, "SELECT count() FROM {db}.measurements")
 	time.Sleep(outage - time.Since(cutAt))
 	if c := ready(); c != 503 {
@@ -330,8 +330,8 @@ func TestFaultClickHouseOutage(t *testing.T) {
 	}
 	px.Restore()
 	t.Logf("clickhouse restored at %d events published", sp.sent.Load())
-	eventually(t, "/readyz 200 after the outage", 30*time.Second, func() bool { return ready() == 200 })
-	eventually(t, "clickhouse_up 1", 5*time.Second, func() bool { return metricValue(t, cfg, "smartcity_ingest_clickhouse_up") == 1 })
+	testenv.Eventually(t, "/readyz 200 after the outage", 30*time.Second, func() bool { return ready() == 200 })
+	testenv.Eventually(t, "clickhouse_up 1", 5*time.Second, func() bool { return metricValue(t, cfg, "smartcity_ingest_clickhouse_up") == 1 })
 	time.Sleep(3 * time.Second) // a steady publish after recovery, too
 	n := sp.stop(t)
 	assertExactlyOnce(t, ch, n)
@@ -360,10 +360,10 @@ func TestFaultClickHouseTableError(t *testing.T) {
 	logs := &syncBuffer{}
 	cfg, stop := ingestIn(t, ns.ClientURL(), testenv.ClickHouseAddr(), ch, logs, "--batch-size", "1000")
 	ready := func() int { c, _ := get(t, "http://"+cfg.HTTPAddr+"/readyz"); return c }
-	eventually(t, "ingest ready", 30*time.Second, func() bool { return httpUp(cfg) && ready() == 200 })
+	testenv.Eventually(t, "ingest ready", 30*time.Second, func() bool { return httpUp(cfg) && ready() == 200 })
 
 	sp := publishSteady(t, js, 500)
-	eventually(t, "rows stored", 20*time.Second, func() bool { return count(t, ch, "SELECT count() FROM {db}.measurements") > 500 })
+	testenv.Eventually(t, "rows stored", 20*time.Second, func() bool { return count(t, ch, "SELECT count() FROM {db}.measurements") > 500 })
 	table := "`" + ch.Database + "`.measurements"
 	ctx := context.Background()
 	if err := ch.Exec(ctx, "DETACH TABLE "+table); err != nil {
@@ -379,15 +379,15 @@ func TestFaultClickHouseTableError(t *testing.T) {
 		}
 	}
 	t.Cleanup(attach)
-	eventually(t, "/readyz 503 while the table refuses writes", 15*time.Second, func() bool { return ready() == 503 })
-	eventually(t, "clickhouse_up 0", 5*time.Second, func() bool { return metricValue(t, cfg, "smartcity_ingest_clickhouse_up") == 0 })
+	testenv.Eventually(t, "/readyz 503 while the table refuses writes", 15*time.Second, func() bool { return ready() == 503 })
+	testenv.Eventually(t, "clickhouse_up 0", 5*time.Second, func() bool { return metricValue(t, cfg, "smartcity_ingest_clickhouse_up") == 0 })
 	time.Sleep(5 * time.Second)
 	errs := metricValue(t, cfg, "smartcity_ingest_insert_errors_total")
 	if errs < 2 {
 		t.Fatalf("smartcity_ingest_insert_errors_total %v: not retried", errs)
 	}
 	attach()
-	eventually(t, "/readyz 200 once the table is back", 30*time.Second, func() bool { return ready() == 200 })
+	testenv.Eventually(t, "/readyz 200 once the table is back", 30*time.Second, func() bool { return ready() == 200 })
 	time.Sleep(2 * time.Second)
 	n := sp.stop(t)
 	assertExactlyOnce(t, ch, n)
@@ -410,7 +410,7 @@ func TestFaultClickHouseTableError(t *testing.T) {
 // failure, is stored exactly once.
 func TestFaultNATSRestart(t *testing.T) {
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	ns := testenv.NATSOn(t, dir, port)
 	ch := testenv.ClickHouse(t)
 	nc, err := nats.Connect(ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
@@ -422,20 +422,20 @@ func TestFaultNATSRestart(t *testing.T) {
 	createStream(t, js)
 	cfg, stop := ingestIn(t, ns.ClientURL(), testenv.ClickHouseAddr(), ch, io.Discard, "--batch-size", "1000")
 	ready := func() int { c, _ := get(t, "http://"+cfg.HTTPAddr+"/readyz"); return c }
-	eventually(t, "ingest ready", 30*time.Second, func() bool { return httpUp(cfg) && ready() == 200 })
+	testenv.Eventually(t, "ingest ready", 30*time.Second, func() bool { return httpUp(cfg) && ready() == 200 })
 
 	sp := publishSteady(t, js, 1000)
-	eventually(t, "rows stored", 20*time.Second, func() bool { return count(t, ch, "SELECT count() FROM {db}.measurements") > 1000 })
+	testenv.Eventually(t, "rows stored", 20*time.Second, func() bool { return count(t, ch, "SELECT count() FROM {db}.measurements") > 1000 })
 	ns.Shutdown()
 	ns.WaitForShutdown()
 	t.Logf("nats stopped at %d events published", sp.sent.Load())
-	eventually(t, "/readyz 503 while NATS is down", 10*time.Second, func() bool { return ready() == 503 })
+	testenv.Eventually(t, "/readyz 503 while NATS is down", 10*time.Second, func() bool { return ready() == 503 })
 	time.Sleep(2 * time.Second)
 	ns = testenv.NATSOn(t, dir, port)
 	t.Logf("nats restarted")
-	eventually(t, "/readyz 200 after the restart", 30*time.Second, func() bool { return ready() == 200 })
+	testenv.Eventually(t, "/readyz 200 after the restart", 30*time.Second, func() bool { return ready() == 200 })
 	before := count(t, ch, "SELECT count() FROM {db}.measurements")
-	eventually(t, "rows stored after the restart", 30*time.Second, func() bool {
+	testenv.Eventually(t, "rows stored after the restart", 30*time.Second, func() bool {
 		return count(t, ch, "SELECT count() FROM {db}.measurements") > before+1000
 	})
 	n := sp.stop(t)
@@ -466,7 +466,7 @@ func TestFaultKilledFiveTimes(t *testing.T) {
 	p := startIngest(t, bin, ns.ClientURL(), ch, "--batch-size", "1000")
 	for kill := 0; kill < 5; kill++ {
 		before := rows()
-		eventually(t, "the restarted ingest storing", 30*time.Second, func() bool { return rows() > before })
+		testenv.Eventually(t, "the restarted ingest storing", 30*time.Second, func() bool { return rows() > before })
 		time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
 		p.kill()
 		t.Logf("killed ingest (%d) at %d events published, %d rows stored", kill+1, sp.sent.Load(), rows())
@@ -475,13 +475,6 @@ func TestFaultKilledFiveTimes(t *testing.T) {
 	n := sp.stop(t)
 	assertExactlyOnce(t, ch, n)
 	t.Logf("%d events", n)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	_, p, _ := net.SplitHostPort(freeAddr(t))
-	n, _ := strconv.Atoi(p)
-	return n
 }
 
 // httpUp reports whether the ingest's HTTP server answers.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/assoliment/assoliment/services/contract"
 	"github.com/assoliment/assoliment/services/ingest/internal/pipeline"
+	"github.com/assoliment/assoliment/services/platform/testenv"
 )
 
 // The hostile corpus: testdata/hostile/cases.jsonl holds one message per
@@ -230,12 +231,12 @@ func TestHostileThroughNATS(t *testing.T) {
 		return count(t, e.ch, "SELECT count() FROM {db}.measurements") + count(t, e.ch, "SELECT count() FROM {db}.catalog") +
 			count(t, e.ch, "SELECT count() FROM {db}.incidents")
 	}
-	eventually(t, "valid and hostile-but-valid events stored", 30*time.Second, func() bool { return rows() == uint64(stored) })
+	testenv.Eventually(t, "valid and hostile-but-valid events stored", 30*time.Second, func() bool { return rows() == uint64(stored) })
 	dlq, err := e.js.Stream(ctx, contract.DeadLetterStream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "dead letters", 30*time.Second, func() bool {
+	testenv.Eventually(t, "dead letters", 30*time.Second, func() bool {
 		info, err := dlq.Info(ctx)
 		return err == nil && info.State.Msgs == uint64(len(bySeq))
 	})

@@ -27,7 +27,7 @@ func TestSecureNATS(t *testing.T) {
 	cfg, err := config.Parse([]string{
 		"--nats-url", s.ClientURL(), "--nats-creds", s.Seed(t, "ingest"),
 		"--nats-tls-ca", s.Certs.CA, "--nats-tls-cert", s.Certs.ClientCert, "--nats-tls-key", s.Certs.ClientKey,
-		"--clickhouse-addr", testenv.ClickHouseAddr(), "--clickhouse-database", ch.Database, "--http-addr", freeAddr(t),
+		"--clickhouse-addr", testenv.ClickHouseAddr(), "--clickhouse-database", ch.Database, "--http-addr", testenv.FreeAddr(t),
 		"--flush-interval", "50ms", "--log-level", "warn",
 	}, func(string) string { return "" })
 	if err != nil {
@@ -65,7 +65,7 @@ func TestSecureNATS(t *testing.T) {
 		t.Fatalf("a roll-up must be refused by the stream, got %v", err)
 	}
 
-	eventually(t, "stored events", 20*time.Second, func() bool {
+	testenv.Eventually(t, "stored events", 20*time.Second, func() bool {
 		return count(t, ch, "SELECT count() FROM {db}.catalog") == 1 && count(t, ch, "SELECT count() FROM {db}.measurements") == 2
 	})
 	op := mustJS(t, s.ConnectAs(t, "operator"))
@@ -73,7 +73,7 @@ func TestSecureNATS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "dead letter", 20*time.Second, func() bool {
+	testenv.Eventually(t, "dead letter", 20*time.Second, func() bool {
 		info, err := dlq.Info(ctx)
 		return err == nil && info.State.Msgs == 2
 	})
@@ -90,7 +90,7 @@ func TestSecureNATS(t *testing.T) {
 		}
 	}
 	// Everything acknowledged: nothing pending for redelivery.
-	eventually(t, "acknowledged", 10*time.Second, func() bool {
+	testenv.Eventually(t, "acknowledged", 10*time.Second, func() bool {
 		c, err := op.Consumer(ctx, contract.Stream, cfg.Consumer)
 		if err != nil {
 			return false

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -35,7 +34,7 @@ func start(t *testing.T) *env {
 	ch := testenv.ClickHouse(t)
 	cfg, err := config.Parse([]string{
 		"--nats-url", ns.ClientURL(), "--clickhouse-addr", testenv.ClickHouseAddr(),
-		"--clickhouse-database", ch.Database, "--http-addr", freeAddr(t),
+		"--clickhouse-database", ch.Database, "--http-addr", testenv.FreeAddr(t),
 		"--flush-interval", "50ms", "--log-level", "warn",
 	}, func(string) string { return "" })
 	if err != nil {
@@ -104,17 +103,6 @@ func count(t *testing.T, ch *chconn.Conn, q string) uint64 {
 	return n
 }
 
-func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func TestEveryTypeStored(t *testing.T) {
 	e := start(t)
 	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second).Add(123 * time.Millisecond)
@@ -131,7 +119,7 @@ func TestEveryTypeStored(t *testing.T) {
 	for _, ev := range events {
 		publishEvent(t, e.js, ev)
 	}
-	eventually(t, "all rows", 20*time.Second, func() bool {
+	testenv.Eventually(t, "all rows", 20*time.Second, func() bool {
 		return count(t, e.ch, "SELECT count() FROM {db}.catalog")+count(t, e.ch, "SELECT count() FROM {db}.measurements")+
 			count(t, e.ch, "SELECT count() FROM {db}.incidents") == 6
 	})
@@ -191,20 +179,10 @@ func get(t *testing.T, url string) (int, string) {
 
 func assertMetric(t *testing.T, e *env, want string) {
 	t.Helper()
-	eventually(t, want, 10*time.Second, func() bool {
+	testenv.Eventually(t, want, 10*time.Second, func() bool {
 		_, body := get(t, "http://"+e.cfg.HTTPAddr+"/metrics")
 		return strings.Contains(body, want)
 	})
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func TestDuplicatesCountedOnce(t *testing.T) {
@@ -232,7 +210,7 @@ func TestDuplicatesCountedOnce(t *testing.T) {
 	if err := pub.Wait(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "two identities", 20*time.Second, func() bool {
+	testenv.Eventually(t, "two identities", 20*time.Second, func() bool {
 		return count(t, e.ch, "SELECT count() FROM {db}.measurements") == 2
 	})
 	time.Sleep(500 * time.Millisecond)
@@ -278,7 +256,7 @@ func TestRejectionsDeadLettered(t *testing.T) {
 		ok.ID = fmt.Sprintf("ok-%d", i+2)
 		publishEvent(t, e.js, &ok)
 	}
-	eventually(t, "valid events stored", 20*time.Second, func() bool {
+	testenv.Eventually(t, "valid events stored", 20*time.Second, func() bool {
 		return count(t, e.ch, "SELECT count() FROM {db}.measurements") == uint64(len(cases))
 	})
 	ctx := context.Background()
@@ -286,7 +264,7 @@ func TestRejectionsDeadLettered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "dead letters", 20*time.Second, func() bool {
+	testenv.Eventually(t, "dead letters", 20*time.Second, func() bool {
 		info, err := dlq.Info(ctx)
 		return err == nil && info.State.Msgs == uint64(len(cases))
 	})
@@ -317,12 +295,12 @@ func TestConsumerDeletedRecovers(t *testing.T) {
 	e := start(t)
 	at := time.Now().UTC().Add(-time.Minute)
 	publishEvent(t, e.js, event(contract.TypeKPIMeasured, "vic", "aigues", "before", at, &contract.KPIMeasured{Service: "s", KPI: "k", Value: 1}))
-	eventually(t, "first event", 20*time.Second, func() bool { return count(t, e.ch, "SELECT count() FROM {db}.measurements") == 1 })
+	testenv.Eventually(t, "first event", 20*time.Second, func() bool { return count(t, e.ch, "SELECT count() FROM {db}.measurements") == 1 })
 	if err := e.js.DeleteConsumer(context.Background(), contract.Stream, e.cfg.Consumer); err != nil {
 		t.Fatal(err)
 	}
 	publishEvent(t, e.js, event(contract.TypeKPIMeasured, "vic", "aigues", "after", at, &contract.KPIMeasured{Service: "s", KPI: "k", Value: 2}))
-	eventually(t, "event after the consumer was deleted", 30*time.Second, func() bool {
+	testenv.Eventually(t, "event after the consumer was deleted", 30*time.Second, func() bool {
 		return count(t, e.ch, "SELECT count() FROM {db}.measurements") == 2
 	})
 }

@@ -1,18 +1,28 @@
-package config
+package connect
 
 import (
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/assoliment/assoliment/services/platform/config"
 	"github.com/assoliment/assoliment/services/platform/testenv"
 )
 
+func parse(args []string, env map[string]string) (Settings, error) {
+	var c Settings
+	s := config.New("svc", func(k string) string { return env[k] })
+	Register(s, &c)
+	if err := s.Parse(args); err != nil {
+		return c, err
+	}
+	return c, c.Check()
+}
+
 func TestTLSSettings(t *testing.T) {
 	f := testenv.Certs(t, t.TempDir())
-	env := map[string]string{"NATS_TLS_CA": f.CA, "NATS_TLS_CERT": f.ClientCert, "NATS_TLS_KEY": f.ClientKey,
-		"CLICKHOUSE_TLS": "true", "CLICKHOUSE_TLS_CA": f.CA, "CLICKHOUSE_ADDR": "db.example.cat:9440"}
-	c, err := Parse(nil, func(k string) string { return env[k] })
+	c, err := parse(nil, map[string]string{"NATS_TLS_CA": f.CA, "NATS_TLS_CERT": f.ClientCert, "NATS_TLS_KEY": f.ClientKey,
+		"CLICKHOUSE_TLS": "true", "CLICKHOUSE_TLS_CA": f.CA, "CLICKHOUSE_ADDR": "db.example.cat:9440"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,8 +35,7 @@ func TestTLSSettings(t *testing.T) {
 		t.Fatalf("clickhouse tls: %v %+v", err, ch)
 	}
 	// Off by default.
-	c, err = Parse(nil, func(string) string { return "" })
-	if err != nil {
+	if c, err = parse(nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := c.TLS.NATS(); n != nil {
@@ -35,8 +44,8 @@ func TestTLSSettings(t *testing.T) {
 	if ch, _ := c.TLS.ClickHouseConfig(); ch != nil {
 		t.Fatal("clickhouse tls on by default")
 	}
-	// Unusable files are refused at start.
-	_, err = Parse([]string{"--nats-tls-ca", filepath.Join(t.TempDir(), "missing.pem"), "--clickhouse-tls-ca", f.CA}, func(string) string { return "" })
+	// Unusable files are refused at start, every problem named.
+	_, err = parse([]string{"--nats-tls-ca", filepath.Join(t.TempDir(), "missing.pem"), "--clickhouse-tls-ca", f.CA}, nil)
 	if err == nil || !strings.Contains(err.Error(), "NATS_TLS_CA") || !strings.Contains(err.Error(), "CLICKHOUSE_TLS is false") {
 		t.Fatalf("want both problems, got %v", err)
 	}
