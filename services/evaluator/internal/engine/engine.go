@@ -27,7 +27,6 @@ type Result struct {
 type Snapshot struct {
 	At        time.Time // the evaluation instant T
 	Completed time.Time // wall time when it completed
-	Duration  time.Duration
 	Results   map[string]*Result
 }
 
@@ -126,7 +125,7 @@ func (e *Engine) Tick(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("evaluation at %s: %w", at.Format(time.RFC3339), err)
 	}
-	snap := &Snapshot{At: at, Completed: e.now(), Duration: d, Results: res}
+	snap := &Snapshot{At: at, Completed: e.now(), Results: res}
 	e.mu.Lock()
 	e.latest = snap
 	e.mu.Unlock()
