@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/url"
 	"strconv"
@@ -155,17 +156,39 @@ func (s *Set) Usage() string {
 	return b.String()
 }
 
-// ParseDuration is time.ParseDuration plus a whole-days form such as "30d".
+// Day is the length of the "d" unit of ParseDuration.
+const Day = 24 * time.Hour
+
+// ParseDuration is time.ParseDuration plus whole days: "30d", or days
+// followed by a Go duration, "1d12h". It is the one duration parser of the
+// platform: service settings, the criteria file and the tools all read
+// durations with it. A value too large for a time.Duration (about 292
+// years) is an error, never a silently wrapped duration.
 func ParseDuration(v string) (time.Duration, error) {
 	v = strings.TrimSpace(v)
-	if d, ok := strings.CutSuffix(v, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil {
-			return 0, fmt.Errorf("%q is not a whole number of days", v)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
+	i := strings.IndexByte(v, 'd')
+	if i < 0 {
+		return time.ParseDuration(v)
 	}
-	return time.ParseDuration(v)
+	days, err := strconv.ParseInt(v[:i], 10, 64)
+	if err != nil || days < 0 {
+		return 0, fmt.Errorf("%q: %q is not a whole number of days", v, v[:i])
+	}
+	if days > int64(math.MaxInt64/Day) {
+		return 0, fmt.Errorf("%q: %d days is more than a duration can hold", v, days)
+	}
+	total := time.Duration(days) * Day
+	if rest := v[i+1:]; rest != "" {
+		d, err := time.ParseDuration(rest)
+		if err != nil || d < 0 {
+			return 0, fmt.Errorf("%q: %q after the days is not a duration such as 12h", v, rest)
+		}
+		if d > math.MaxInt64-total {
+			return 0, fmt.Errorf("%q is more than a duration can hold", v)
+		}
+		total += d
+	}
+	return total, nil
 }
 
 func fmtDur(d time.Duration) string {

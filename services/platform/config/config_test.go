@@ -59,3 +59,45 @@ func TestValidators(t *testing.T) {
 		t.Fatal("days")
 	}
 }
+
+func TestParseDuration(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"400d", 400 * Day, true},
+		{"0d", 0, true},
+		{"1d12h", Day + 12*time.Hour, true},
+		{" 30d ", 30 * Day, true},
+		{"90m", 90 * time.Minute, true},
+		{"106751d", 106751 * Day, true},
+		{"106751d23h47m16s", 106751*Day + 23*time.Hour + 47*time.Minute + 16*time.Second, true},
+		// 213504 days overflowed into 25m26s before.
+		{"213504d", 0, false},
+		{"106752d", 0, false},
+		{"106751d24h", 0, false},
+		{"9223372036854775807d", 0, false},
+		{"-1d", 0, false},
+		{"1.5d", 0, false},
+		{"d", 0, false},
+		{"1dx", 0, false},
+		{"1d-1h", 0, false},
+		{"", 0, false},
+	} {
+		got, err := ParseDuration(tc.in)
+		if tc.ok != (err == nil) || got != tc.want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v, ok %t", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestDurationSettingRefusesOverflow(t *testing.T) {
+	var d time.Duration
+	s := New("test", nil)
+	s.Duration(&d, "max-lateness", "MAX_LATENESS", "400d", "oldest", time.Minute, 3650*Day)
+	err := s.Parse([]string{"--max-lateness", "213504d"})
+	if err == nil || !strings.Contains(err.Error(), "--max-lateness") {
+		t.Fatalf("213504d accepted (as %v) or error does not name the flag: %v", d, err)
+	}
+}
