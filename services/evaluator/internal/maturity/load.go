@@ -3,14 +3,14 @@ package maturity
 import (
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/assoliment/assoliment/services/platform/config"
 )
 
 // LoadConfig reads a criteria file (YAML). See ParseConfig.
@@ -29,7 +29,8 @@ func LoadConfig(path string) (Config, error) {
 // ParseConfig reads the YAML of a criteria file over DefaultConfig: omitted
 // keys keep their defaults. Unknown keys, wrong types and out-of-range values
 // are refused, all of them at once, each error naming its key and the form
-// expected. Durations are Go duration strings ("720h") or whole days ("30d").
+// expected. Durations are read by the platform's one duration parser: Go
+// duration strings ("720h"), whole days ("30d") or both ("1d12h").
 func ParseConfig(data []byte) (Config, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -114,7 +115,8 @@ func (p *parser) leaf(s setting, n *yaml.Node) {
 	if n.Kind == yaml.ScalarNode {
 		switch {
 		case s.kind == kindDuration && n.Tag == "!!str":
-			*s.dur, ok = parseDuration(n.Value)
+			d, err := config.ParseDuration(n.Value)
+			*s.dur, ok = d, err == nil
 		case s.kind == kindCount && n.Tag == "!!int":
 			ok = n.Decode(s.count) == nil
 		case s.kind == kindShare && (n.Tag == "!!int" || n.Tag == "!!float"):
@@ -124,19 +126,6 @@ func (p *parser) leaf(s setting, n *yaml.Node) {
 	if !ok || s.check() != nil {
 		p.fail(s.key, n, "%s, got %s", s.expected(), describe(n))
 	}
-}
-
-// parseDuration reads "30d" (whole days) or a Go duration such as "720h".
-func parseDuration(v string) (time.Duration, bool) {
-	if days, found := strings.CutSuffix(v, "d"); found {
-		n, err := strconv.ParseInt(days, 10, 64)
-		if err != nil || n > math.MaxInt64/int64(Day) || n < math.MinInt64/int64(Day) {
-			return 0, false
-		}
-		return time.Duration(n) * Day, true
-	}
-	d, err := time.ParseDuration(v)
-	return d, err == nil
 }
 
 func resolve(n *yaml.Node) *yaml.Node {
