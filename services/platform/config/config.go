@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dustin/go-humanize"
 )
 
 // Set collects settings, then Parse reads and checks them all.
@@ -70,6 +72,20 @@ func (s *Set) Duration(dst *time.Duration, flagName, env, def, usage string, lo,
 			return fmt.Errorf("must be %s", form)
 		}
 		*dst = d
+		return nil
+	}}, usage)
+}
+
+// Bytes registers a size such as "512MiB", "10GiB" or a plain number of
+// bytes, between lo and hi inclusive.
+func (s *Set) Bytes(dst *int64, flagName, env, def, usage string, lo, hi int64) {
+	form := fmt.Sprintf("a size such as 512MiB or 10GiB, from %s to %s", humanize.IBytes(uint64(lo)), humanize.IBytes(uint64(hi)))
+	s.add(&setting{flag: flagName, env: env, def: def, form: form, apply: func(v string) error {
+		n, err := humanize.ParseBytes(strings.TrimSpace(v))
+		if err != nil || n < uint64(lo) || n > uint64(hi) {
+			return fmt.Errorf("must be %s", form)
+		}
+		*dst = int64(n)
 		return nil
 	}}, usage)
 }

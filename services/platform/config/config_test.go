@@ -101,3 +101,31 @@ func TestDurationSettingRefusesOverflow(t *testing.T) {
 		t.Fatalf("213504d accepted (as %v) or error does not name the flag: %v", d, err)
 	}
 }
+
+func TestBytes(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"10GiB", 10 << 30, true},
+		{"512MiB", 512 << 20, true},
+		{"1048576", 1 << 20, true},
+		{"2GB", 2e9, true},
+		{"1KiB", 0, false},  // below the range
+		{"1TiB", 0, false},  // above the range
+		{"-1GiB", 0, false}, // not a size
+		{"lots", 0, false},
+	} {
+		var n int64
+		s := New("test", nil)
+		s.Bytes(&n, "max-bytes", "MAX_BYTES", "1GiB", "size", 1<<20, 100<<30)
+		err := s.Parse([]string{"--max-bytes", tc.in})
+		if tc.ok != (err == nil) || (tc.ok && n != tc.want) {
+			t.Errorf("--max-bytes %s = %d, %v; want %d, ok %t", tc.in, n, err, tc.want, tc.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "MAX_BYTES") {
+			t.Errorf("error does not name the variable: %v", err)
+		}
+	}
+}
