@@ -3,12 +3,15 @@
 package natsconn
 
 import (
+	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -20,6 +23,16 @@ type Options struct {
 	Creds string      // optional credentials file: JWT + NKEY seed, or an NKEY seed alone
 	TLS   *tls.Config // optional client TLS
 	Name  string      // connection name shown by the server
+	// InboxPrefix is the prefix of the client's reply subjects, where the
+	// broker's acknowledgements come back. A user of the secure
+	// configuration may subscribe only below its own prefix. When empty,
+	// the prefix named in the seed file (see InboxPrefixOf) is used, else
+	// the client library's _INBOX.
+	InboxPrefix string
+	// Attempts bounds the tries of the first connection, 500 ms apart (20
+	// when zero): a service waits for a broker that starts after it, a
+	// command-line tool reports at once.
+	Attempts int
 }
 
 // Connect dials NATS. After the first connection it reconnects on its own,
@@ -51,6 +64,14 @@ func Connect(ctx context.Context, o Options, log *slog.Logger) (*nats.Conn, erro
 			return nil, err
 		}
 		opts = append(opts, auth)
+		if o.InboxPrefix == "" {
+			if o.InboxPrefix, err = InboxPrefixOf(o.Creds); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if o.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(o.InboxPrefix))
 	}
 	if o.TLS != nil {
 		opts = append(opts, nats.Secure(o.TLS))
@@ -62,7 +83,7 @@ func Connect(ctx context.Context, o Options, log *slog.Logger) (*nats.Conn, erro
 		if err == nil {
 			return nc, nil
 		}
-		if attempt >= 20 {
+		if attempt+1 >= cmp.Or(o.Attempts, 20) {
 			return nil, fmt.Errorf("nats %s: %w", o.URL, err)
 		}
 		log.Warn("nats not reachable yet", "url", o.URL, "err", err)
@@ -90,4 +111,28 @@ func credentials(file string) (nats.Option, error) {
 		return nil, fmt.Errorf("nats credentials %s: neither a creds file nor an NKEY seed: %w", file, err)
 	}
 	return opt, nil
+}
+
+// InboxPrefixOf is the inbox prefix a seed file names in its comments, as
+// natsauth writes it ("# Connect with inbox prefix _INBOX.provider.<p> …"),
+// or "" when it names none (services' and the operator's seeds, .creds
+// files).
+func InboxPrefixOf(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("nats credentials: %w", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "#") {
+			continue
+		}
+		if _, rest, ok := strings.Cut(line, "inbox prefix "); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				return strings.TrimRight(f[0], ".,;()"), nil
+			}
+		}
+	}
+	return "", nil
 }
