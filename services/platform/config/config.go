@@ -222,13 +222,30 @@ func HostPort(v string) error {
 	return nil
 }
 
-// NATSURL checks a comma-separated list of nats:// or tls:// URLs.
+// NATSURL checks a comma-separated list of NATS server URLs, the one rule
+// for every program of the platform. nats:// and tls:// reach a server's
+// client port; ws:// and wss:// its websocket listener (none of the
+// shipped configurations enables one), which the client library speaks
+// too but never mixed with the others in one list.
 func NATSURL(v string) error {
-	for _, u := range strings.Split(v, ",") {
+	const form = "must be nats://host:port or tls://host:port (comma-separated for a cluster), or ws:// / wss:// URLs for a websocket listener"
+	websocket := 0
+	urls := strings.Split(v, ",")
+	for _, u := range urls {
 		p, err := url.Parse(strings.TrimSpace(u))
-		if err != nil || (p.Scheme != "nats" && p.Scheme != "tls") || p.Host == "" {
-			return errors.New("must be nats://host:port or tls://host:port (comma-separated for a cluster)")
+		if err != nil || p.Host == "" {
+			return errors.New(form)
 		}
+		switch p.Scheme {
+		case "nats", "tls":
+		case "ws", "wss":
+			websocket++
+		default:
+			return errors.New(form)
+		}
+	}
+	if websocket > 0 && websocket < len(urls) {
+		return errors.New("must not mix ws:// or wss:// URLs with nats:// or tls:// ones")
 	}
 	return nil
 }

@@ -49,8 +49,15 @@ func TestAllProblemsListed(t *testing.T) {
 }
 
 func TestValidators(t *testing.T) {
-	if NATSURL("nats://a:1,tls://b:2") != nil || NATSURL("http://a") == nil || NATSURL("") == nil {
-		t.Fatal("NATSURL")
+	for _, ok := range []string{"nats://a:1,tls://b:2", "nats://a", "wss://a:443", "ws://a:8080,ws://b:8080", " nats://a:1 , nats://b:2"} {
+		if err := NATSURL(ok); err != nil {
+			t.Errorf("NATSURL(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "http://a", "a:4222", "nats://", "nats://a:1,", "nats://a:1,ws://b:2"} {
+		if err := NATSURL(bad); err == nil {
+			t.Errorf("NATSURL(%q) accepted", bad)
+		}
 	}
 	if Identifier("SMARTCITY_DLQ") != nil || Identifier("a.b") == nil || Identifier("") == nil {
 		t.Fatal("Identifier")
