@@ -25,13 +25,25 @@ type Settings struct {
 
 // Register adds the settings to s, with their flags and variables.
 func Register(s *config.Set, c *Settings) {
-	s.String(&c.NATSURL, "nats-url", "NATS_URL", "nats://127.0.0.1:4222", "NATS server URLs", config.NATSURL)
-	s.String(&c.NATSCreds, "nats-creds", "NATS_CREDS", "", "NATS credentials file (optional)", nil)
+	registerNATS(s, c)
 	tlsconfig.Register(s, &c.TLS)
 	s.String(&c.ClickHouseAddr, "clickhouse-addr", "CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native protocol address", config.HostPort)
 	s.String(&c.Database, "clickhouse-database", "CLICKHOUSE_DATABASE", "smartcity", "ClickHouse database", config.Identifier)
 	s.String(&c.User, "clickhouse-user", "CLICKHOUSE_USER", "default", "ClickHouse user", nil)
 	s.String(&c.Password, "clickhouse-password", "CLICKHOUSE_PASSWORD", "", "ClickHouse password", nil)
+}
+
+// RegisterNATS adds only the NATS settings (URL, credentials, TLS), for a
+// service that does not talk to ClickHouse; the ClickHouse fields stay
+// empty.
+func RegisterNATS(s *config.Set, c *Settings) {
+	registerNATS(s, c)
+	tlsconfig.RegisterNATS(s, &c.TLS)
+}
+
+func registerNATS(s *config.Set, c *Settings) {
+	s.String(&c.NATSURL, "nats-url", "NATS_URL", "nats://127.0.0.1:4222", "NATS server URLs", config.NATSURL)
+	s.String(&c.NATSCreds, "nats-creds", "NATS_CREDS", "", "NATS credentials file (optional)", nil)
 }
 
 // Check validates what one setting alone cannot (the TLS files).

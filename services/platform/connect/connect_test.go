@@ -50,3 +50,18 @@ func TestTLSSettings(t *testing.T) {
 		t.Fatalf("want both problems, got %v", err)
 	}
 }
+
+func TestRegisterNATSLeavesClickHouseOut(t *testing.T) {
+	var c Settings
+	s := config.New("svc", func(k string) string { return map[string]string{"NATS_URL": "tls://nats.example.cat:4222"}[k] })
+	RegisterNATS(s, &c)
+	if err := s.Parse(nil); err != nil || c.NATSURL != "tls://nats.example.cat:4222" || c.ClickHouseAddr != "" {
+		t.Fatalf("%+v %v", c, err)
+	}
+	if err := s.Parse([]string{"--clickhouse-addr", "db:9000"}); err == nil {
+		t.Fatal("a NATS-only service accepted a ClickHouse flag")
+	}
+	if strings.Contains(s.Usage(), "clickhouse") {
+		t.Fatalf("usage mentions ClickHouse:\n%s", s.Usage())
+	}
+}

@@ -21,11 +21,17 @@ type Settings struct {
 // --clickhouse-tls-ca, with the environment variables NATS_TLS_CA,
 // NATS_TLS_CERT, NATS_TLS_KEY, CLICKHOUSE_TLS and CLICKHOUSE_TLS_CA.
 func Register(s *config.Set, dst *Settings) {
+	RegisterNATS(s, dst)
+	s.Bool(&dst.ClickHouse, "clickhouse-tls", "CLICKHOUSE_TLS", false, "connect to ClickHouse over TLS (its secure native port, usually 9440)")
+	s.String(&dst.ClickHouseCA, "clickhouse-tls-ca", "CLICKHOUSE_TLS_CA", "", "PEM file of the authorities that sign the ClickHouse server's certificate (system roots when empty)", nil)
+}
+
+// RegisterNATS adds only the NATS TLS settings, for a service that does
+// not talk to ClickHouse.
+func RegisterNATS(s *config.Set, dst *Settings) {
 	s.String(&dst.NATSCA, "nats-tls-ca", "NATS_TLS_CA", "", "PEM file of the authorities that sign the NATS server's certificate (system roots when empty; setting any NATS TLS file turns TLS on)", nil)
 	s.String(&dst.NATSCert, "nats-tls-cert", "NATS_TLS_CERT", "", "PEM client certificate for NATS, for servers with verify: true (with --nats-tls-key)", nil)
 	s.String(&dst.NATSKey, "nats-tls-key", "NATS_TLS_KEY", "", "PEM key of --nats-tls-cert", nil)
-	s.Bool(&dst.ClickHouse, "clickhouse-tls", "CLICKHOUSE_TLS", false, "connect to ClickHouse over TLS (its secure native port, usually 9440)")
-	s.String(&dst.ClickHouseCA, "clickhouse-tls-ca", "CLICKHOUSE_TLS_CA", "", "PEM file of the authorities that sign the ClickHouse server's certificate (system roots when empty)", nil)
 }
 
 // NATS is the client TLS configuration towards NATS, or nil when no NATS
