@@ -2,7 +2,9 @@ package contract
 
 import (
 	"bytes"
+	"fmt"
 	"math"
+	"mime"
 	"regexp"
 	"strconv"
 	"strings"
@@ -32,11 +34,12 @@ type Rules struct {
 
 type object = map[string]jsontext.Value
 
-// Decode validates one message received on subject and returns the event,
-// or the rejection with its reason. A message that breaks several rules gets
-// the reason of the first check that fails; checks run in this order: size,
-// JSON, CloudEvent, specversion, required attributes, type, envelope fields,
-// subject, publisher, data fields, time rules.
+// Decode validates one structured-mode message (the whole event as one JSON
+// object) received on subject and returns the event, or the rejection with
+// its reason. A message that breaks several rules gets the reason of the
+// first check that fails; checks run in this order: size, JSON, CloudEvent,
+// specversion, required attributes, type, envelope fields, subject,
+// publisher, data fields, time rules.
 func Decode(subject string, msg []byte, rules Rules) (*Event, *Rejection) {
 	if len(msg) > MaxMessageSize {
 		return nil, reject(ReasonTooLarge, "message is %d bytes; the limit is %d", len(msg), MaxMessageSize)
@@ -52,17 +55,32 @@ func Decode(subject string, msg []byte, rules Rules) (*Event, *Rejection) {
 	if err := json.Unmarshal(root, &env); err != nil {
 		return nil, reject(ReasonMalformedJSON, "%v", cleanErr(err))
 	}
-	sv, ok := env["specversion"]
-	if !ok {
+	return validate(subject, env, false, rules)
+}
+
+// validate checks an envelope read from either content mode: every
+// attribute as a JSON value, data included. In binary mode every attribute
+// is a JSON string and data is the message body.
+func validate(subject string, env object, binary bool, rules Rules) (*Event, *Rejection) {
+	if sv, ok := present(env, "specversion"); !ok {
 		return nil, reject(ReasonNotCloudEvent, "no specversion attribute: not a CloudEvent")
-	}
-	if s, ok := str(sv); !ok || s != SpecVersion {
+	} else if s, ok := str(sv); !ok || s != SpecVersion {
 		return nil, reject(ReasonUnsupportedSpecVersion, "specversion is %s; only \"1.0\" is supported", short(sv))
 	}
-	for _, k := range []string{"id", "source", "type", "time", "municipality", "publisher", "data"} {
-		if v, ok := env[k]; !ok || v.Kind() == 'n' {
+	for _, k := range []string{"id", "source", "type", "time", "municipality", "publisher"} {
+		if _, ok := present(env, k); !ok {
 			return nil, reject(ReasonMissingField, "required attribute %q is missing", k)
 		}
+	}
+	if _, ok := present(env, "data"); !ok {
+		if b64, ok := present(env, "data_base64"); ok {
+			return nil, reject(ReasonMissingField, "required attribute \"data\" is missing; found \"data_base64\" (%s) instead, "+
+				"but the contract needs the data as a JSON object in \"data\"", describe(b64))
+		}
+		if binary {
+			return nil, reject(ReasonMissingField, "the message body, which is the data in binary mode, is empty")
+		}
+		return nil, reject(ReasonMissingField, "required attribute %q is missing", "data")
 	}
 	ev := &Event{}
 	var rej *Rejection
@@ -89,8 +107,10 @@ func Decode(subject string, msg []byte, rules Rules) (*Event, *Rejection) {
 	if rej != nil {
 		return nil, rej
 	}
-	if ev.Time, rej = parseTime(ts); rej != nil {
-		return nil, rej
+	var ok bool
+	if ev.Time, ok = parseRFC3339(ts); !ok {
+		return nil, reject(ReasonInvalidField, "time %q is not an RFC 3339 timestamp with an offset "+
+			"(2006-01-02T15:04:05Z, 2006-01-02T15:04:05.999+01:00)", ts)
 	}
 	if ev.Municipality, rej = envString(env, "municipality"); rej != nil {
 		return nil, rej
@@ -104,10 +124,11 @@ func Decode(subject string, msg []byte, rules Rules) (*Event, *Rejection) {
 	if !ValidSlug(ev.Publisher) {
 		return nil, reject(ReasonInvalidField, "publisher %q must match %s", ev.Publisher, slugRE)
 	}
-	if v, ok := env["datacontenttype"]; ok {
+	if v, ok := present(env, "datacontenttype"); ok {
 		s, ok := str(v)
-		if !ok || s != "application/json" {
-			return nil, reject(ReasonInvalidField, "datacontenttype is %s; only \"application/json\" is accepted", short(v))
+		if !ok || !jsonMediaType(s) {
+			return nil, reject(ReasonInvalidField, "datacontenttype is %s; only \"application/json\" is accepted, "+
+				"with parameters such as \"; charset=utf-8\"", short(v))
 		}
 		ev.DataContentType = s
 	}
@@ -127,6 +148,9 @@ func Decode(subject string, msg []byte, rules Rules) (*Event, *Rejection) {
 	if kind == KindCatalog && ev.Publisher != Council {
 		return nil, reject(ReasonForbiddenPublisher, "catalog events come only from %q, not %q", Council, ev.Publisher)
 	}
+	if _, ok := present(env, "data_base64"); ok {
+		return nil, reject(ReasonInvalidField, "\"data\" and \"data_base64\" are both present; send the data only, as a JSON object in \"data\"")
+	}
 	if env["data"].Kind() != '{' {
 		return nil, reject(ReasonInvalidField, "data must be a JSON object, not a %s", kindName(env["data"].Kind()))
 	}
@@ -135,6 +159,10 @@ func Decode(subject string, msg []byte, rules Rules) (*Event, *Rejection) {
 		return nil, reject(ReasonMalformedJSON, "data: %v", cleanErr(err))
 	}
 	if ev.Data, rej = decodeData(ev.Type, data); rej != nil {
+		if _, ok := data["specversion"]; ok && binary {
+			rej.Message += "; the body looks like a whole structured-mode event: send it with the header " +
+				"Content-Type: application/cloudevents+json, or send only the data as the body"
+		}
 		return nil, rej
 	}
 	now := rules.Now
@@ -151,6 +179,20 @@ func Decode(subject string, msg []byte, rules Rules) (*Event, *Rejection) {
 			ev.Time.Format(time.RFC3339Nano), lateness)
 	}
 	return ev, nil
+}
+
+// present returns an attribute's value, or false when it is absent or JSON
+// null: CloudEvents' JSON format gives null the meaning of unset.
+func present(env object, key string) (jsontext.Value, bool) {
+	v, ok := env[key]
+	return v, ok && v.Kind() != 'n'
+}
+
+// jsonMediaType reports whether s names application/json, in any case, with
+// or without parameters.
+func jsonMediaType(s string) bool {
+	mt, _, err := mime.ParseMediaType(s)
+	return err == nil && mt == "application/json"
 }
 
 func decodeData(eventType string, d object) (any, *Rejection) {
@@ -179,8 +221,9 @@ func decodeData(eventType string, d object) (any, *Rejection) {
 				f.fail(ReasonInvalidField, "provider of a concession service must be an external organisation, not %q", Council)
 			}
 		case DeliveryOwn:
+			_, given := f.get("provider", false)
 			v.Provider = f.optString("provider")
-			if f.rej == nil && v.Provider != "" && v.Provider != Council {
+			if f.rej == nil && given && v.Provider != Council {
 				f.fail(ReasonInvalidField, "provider of an own service must be %q or absent, not %q", Council, v.Provider)
 			}
 			v.Provider = Council
@@ -385,16 +428,6 @@ func str(v jsontext.Value) (string, bool) {
 	return s, true
 }
 
-// parseTime accepts RFC 3339 timestamps with a zone offset or Z.
-func parseTime(s string) (time.Time, *Rejection) {
-	// RFC 3339 allows lower-case t and z, which Go's parser does not.
-	t, err := time.Parse(time.RFC3339Nano, strings.ToUpper(s))
-	if err != nil || len(s) < len("2006-01-02T15:04:05Z") || (s[10] != 'T' && s[10] != 't') {
-		return time.Time{}, reject(ReasonInvalidField, "time %q is not an RFC 3339 timestamp with an offset", s)
-	}
-	return t, nil
-}
-
 func printableASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x20 || s[i] > 0x7e {
@@ -435,6 +468,15 @@ func kindName(k jsontext.Kind) string {
 		return "null"
 	}
 	return "value"
+}
+
+// describe says what a JSON value is, for a message: its kind, and for a
+// string its length.
+func describe(v jsontext.Value) string {
+	if s, ok := str(v); ok {
+		return fmt.Sprintf("a string of %d characters", utf8.RuneCountInString(s))
+	}
+	return "a JSON " + kindName(v.Kind())
 }
 
 // short renders a JSON value for a message, cut to a readable length.

@@ -132,9 +132,10 @@ func delEnv(k string) func(map[string]any, *string) {
 	return func(env map[string]any, _ *string) { delete(env, k) }
 }
 
-func TestDecodeRejections(t *testing.T) {
+// rejectionCases are messages refused, each with its reason.
+func rejectionCases() []mutation {
 	long := strings.Repeat("a", 63)
-	cases := []mutation{
+	return []mutation{
 		{name: "truncated json", raw: []byte(`{"specversion":"1.0","id":`), reason: ReasonMalformedJSON},
 		{name: "invalid utf-8", raw: []byte("{\"specversion\":\"1.0\",\"id\":\"\xff\"}"), reason: ReasonMalformedJSON},
 		{name: "duplicate keys", raw: []byte(`{"specversion":"1.0","specversion":"1.0"}`), reason: ReasonMalformedJSON},
@@ -238,7 +239,61 @@ func TestDecodeRejections(t *testing.T) {
 		{name: "year 9999", typ: TypeKPIMeasured, edit: setEnv("time", "9999-12-31T23:59:59Z"), reason: ReasonFutureTime},
 		{name: "too late 400d+1s", typ: TypeKPIMeasured, edit: setEnv("time", now.Add(-400*24*time.Hour-time.Second).Format(time.RFC3339)), reason: ReasonTooLate},
 		{name: "too large", typ: TypeKPIMeasured, edit: setData("pad", strings.Repeat("x", MaxMessageSize)), reason: ReasonTooLarge},
+
+		// Null means unset: a null specversion is no specversion.
+		{name: "specversion null", typ: TypeKPIMeasured, edit: setEnv("specversion", nil), reason: ReasonNotCloudEvent},
+		{name: "null source", typ: TypeKPIMeasured, edit: setEnv("source", nil), reason: ReasonMissingField},
+		{name: "null time", typ: TypeKPIMeasured, edit: setEnv("time", nil), reason: ReasonMissingField},
+		{name: "null municipality", typ: TypeKPIMeasured, edit: setEnv("municipality", nil), reason: ReasonMissingField},
+		{name: "null data", typ: TypeKPIMeasured, edit: setEnv("data", nil), reason: ReasonMissingField},
+		{name: "datacontenttype empty", typ: TypeKPIMeasured, edit: setEnv("datacontenttype", ""), reason: ReasonInvalidField},
+		{name: "datacontenttype number", typ: TypeKPIMeasured, edit: setEnv("datacontenttype", 1), reason: ReasonInvalidField},
+		{name: "datacontenttype json suffix", typ: TypeKPIMeasured, edit: setEnv("datacontenttype", "application/jsonx"), reason: ReasonInvalidField},
+		{name: "datacontenttype text/json", typ: TypeKPIMeasured, edit: setEnv("datacontenttype", "text/json"), reason: ReasonInvalidField},
+		{name: "datacontenttype cloudevents", typ: TypeKPIMeasured, edit: setEnv("datacontenttype", "application/cloudevents+json"), reason: ReasonInvalidField},
+		{name: "datacontenttype parameter without value", typ: TypeKPIMeasured, edit: setEnv("datacontenttype", "application/json; charset"), reason: ReasonInvalidField},
+		{name: "datacontenttype list", typ: TypeKPIMeasured, edit: setEnv("datacontenttype", "application/json, text/plain"), reason: ReasonInvalidField},
+		// Strict RFC 3339.
+		{name: "time comma fraction", typ: TypeKPIMeasured, edit: setEnv("time", "2026-11-20T11:00:00,5+01:00"), reason: ReasonInvalidField},
+		{name: "time offset +24:00", typ: TypeKPIMeasured, edit: setEnv("time", "2026-11-20T11:00:00+24:00"), reason: ReasonInvalidField},
+		{name: "time offset +01:60", typ: TypeKPIMeasured, edit: setEnv("time", "2026-11-20T11:00:00+01:60"), reason: ReasonInvalidField},
+		{name: "time offset without colon", typ: TypeKPIMeasured, edit: setEnv("time", "2026-11-20T11:00:00+0100"), reason: ReasonInvalidField},
+		{name: "time offset hours only", typ: TypeKPIMeasured, edit: setEnv("time", "2026-11-20T11:00:00+01"), reason: ReasonInvalidField},
+		{name: "time dot without digits", typ: TypeKPIMeasured, edit: setEnv("time", "2026-11-20T11:00:00.Z"), reason: ReasonInvalidField},
+		{name: "time hour 24", typ: TypeKPIMeasured, edit: setEnv("time", "2026-11-20T24:00:00Z"), reason: ReasonInvalidField},
+		{name: "time minute 60", typ: TypeKPIMeasured, edit: setEnv("time", "2026-11-20T11:60:00Z"), reason: ReasonInvalidField},
+		{name: "time leap second", typ: TypeKPIMeasured, edit: setEnv("time", "2026-06-30T23:59:60Z"), reason: ReasonInvalidField},
+		{name: "time month 13", typ: TypeKPIMeasured, edit: setEnv("time", "2026-13-20T11:00:00Z"), reason: ReasonInvalidField},
+		{name: "time 31 November", typ: TypeKPIMeasured, edit: setEnv("time", "2026-11-31T11:00:00Z"), reason: ReasonInvalidField},
+		{name: "time 29 February 2026", typ: TypeKPIMeasured, edit: setEnv("time", "2026-02-29T11:00:00Z"), reason: ReasonInvalidField},
+		{name: "time one-digit hour", typ: TypeKPIMeasured, edit: setEnv("time", "2026-11-20T1:00:00Z"), reason: ReasonInvalidField},
+		{name: "time signed year", typ: TypeKPIMeasured, edit: setEnv("time", "+026-11-20T11:00:00Z"), reason: ReasonInvalidField},
+		{name: "time five-digit year", typ: TypeKPIMeasured, edit: setEnv("time", "02026-11-20T11:00:00Z"), reason: ReasonInvalidField},
+		{name: "time trailing space", typ: TypeKPIMeasured, edit: setEnv("time", "2026-11-20T11:00:00Z "), reason: ReasonInvalidField},
+		{name: "time zone name", typ: TypeKPIMeasured, edit: setEnv("time", "2026-11-20T11:00:00CET"), reason: ReasonInvalidField},
+		{name: "time fraction after offset", typ: TypeKPIMeasured, edit: setEnv("time", "2026-11-20T11:00:00Z.5"), reason: ReasonInvalidField},
+		// An own service's provider is council, absent or null, never "".
+		{name: "own with empty provider", typ: TypeServiceRegistered, edit: func(env map[string]any, _ *string) {
+			data(env)["delivery"] = "own"
+			data(env)["provider"] = ""
+		}, reason: ReasonInvalidField},
+		{name: "concession with empty provider", typ: TypeServiceRegistered, edit: setData("provider", ""), reason: ReasonInvalidField},
+		{name: "concession with null provider", typ: TypeServiceRegistered, edit: setData("provider", nil), reason: ReasonMissingField},
+		// data_base64: binary data, which the contract does not take.
+		{name: "data with data_base64", typ: TypeKPIMeasured, edit: setEnv("data_base64", "AAAA"), reason: ReasonInvalidField},
+		{name: "data_base64 alone", typ: TypeKPIMeasured, edit: func(env map[string]any, _ *string) {
+			delete(env, "data")
+			env["data_base64"] = "eyJ2YWx1ZSI6MX0="
+		}, reason: ReasonMissingField},
+		{name: "data null with data_base64", typ: TypeKPIMeasured, edit: func(env map[string]any, _ *string) {
+			env["data"] = nil
+			env["data_base64"] = "eyJ2YWx1ZSI6MX0="
+		}, reason: ReasonMissingField},
 	}
+}
+
+func TestDecodeRejections(t *testing.T) {
+	cases := rejectionCases()
 	seen := map[Reason]bool{}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -269,13 +324,16 @@ func TestDecodeRejections(t *testing.T) {
 	}
 }
 
-func TestDecodeBoundaries(t *testing.T) {
+type acceptCase struct {
+	name string
+	typ  string
+	edit func(map[string]any, *string)
+}
+
+// acceptCases are messages at the edge of a rule that are accepted.
+func acceptCases() []acceptCase {
 	long := strings.Repeat("a", 62)
-	accept := []struct {
-		name string
-		typ  string
-		edit func(map[string]any, *string)
-	}{
+	return []acceptCase{
 		{"time exactly 5m ahead", TypeKPIMeasured, setEnv("time", now.Add(5*time.Minute).Format(time.RFC3339))},
 		{"time exactly 400d old", TypeKPIMeasured, setEnv("time", now.Add(-400*24*time.Hour).Format(time.RFC3339))},
 		{"time with fraction and offset", TypeKPIMeasured, setEnv("time", "2026-11-20T11:59:59.123456+02:00")},
@@ -305,8 +363,25 @@ func TestDecodeBoundaries(t *testing.T) {
 			env["publisher"] = Council
 			*s = Subject("sabadell", Council, KindMeasurement)
 		}},
+		{"datacontenttype null", TypeKPIMeasured, setEnv("datacontenttype", nil)},
+		{"datacontenttype with charset", TypeKPIMeasured, setEnv("datacontenttype", "application/json; charset=utf-8")},
+		{"datacontenttype upper case, no space", TypeKPIMeasured, setEnv("datacontenttype", "Application/JSON;charset=UTF-8")},
+		{"datacontenttype quoted parameter", TypeKPIMeasured, setEnv("datacontenttype", `application/json; charset="utf-8"`)},
+		{"data_base64 null", TypeKPIMeasured, setEnv("data_base64", nil)},
+		{"own with null provider", TypeServiceRegistered, func(env map[string]any, _ *string) {
+			data(env)["delivery"] = "own"
+			data(env)["provider"] = nil
+		}},
+		{"time nanoseconds", TypeKPIMeasured, setEnv("time", "2026-11-20T11:59:59.123456789+02:00")},
+		{"time more than nanoseconds", TypeKPIMeasured, setEnv("time", "2026-11-20T11:59:59.1234567891234+02:00")},
+		{"time offset -00:00", TypeKPIMeasured, setEnv("time", "2026-11-20T11:00:00-00:00")},
+		{"time offset +23:59", TypeKPIMeasured, setEnv("time", "2026-11-21T11:00:00+23:59")},
+		{"time offset -23:59", TypeKPIMeasured, setEnv("time", "2026-11-19T12:00:00-23:59")},
 	}
-	for _, c := range accept {
+}
+
+func TestDecodeBoundaries(t *testing.T) {
+	for _, c := range acceptCases() {
 		t.Run(c.name, func(t *testing.T) {
 			env, subj := valid(c.typ)
 			c.edit(env, &subj)
