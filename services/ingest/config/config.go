@@ -17,7 +17,11 @@ type Config struct {
 	HTTPAddr                            string
 	Stream, Consumer, DeadLetterStream  string
 	BatchSize                           int
+	BatchBytes                          int64
 	FlushInterval, AckWait, MaxLateness time.Duration
+	StreamMaxBytes                      int64
+	DeadLetterMaxAge                    time.Duration
+	DeadLetterMaxBytes                  int64
 	LogLevel                            string
 }
 
@@ -31,9 +35,13 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	s.String(&c.Consumer, "consumer", "CONSUMER", "ingest", "durable consumer shared by the replicas", config.Identifier)
 	s.String(&c.DeadLetterStream, "dlq-stream", "DLQ_STREAM", contract.DeadLetterStream, "dead-letter stream", config.Identifier)
 	s.Int(&c.BatchSize, "batch-size", "BATCH_SIZE", 5000, "flush after this many messages", 1, 100000)
+	s.Bytes(&c.BatchBytes, "batch-bytes", "BATCH_BYTES", "8MiB", "flush after this many message bytes; also bounds what the client buffers", 1<<20, 256<<20)
 	s.Duration(&c.FlushInterval, "flush-interval", "FLUSH_INTERVAL", "200ms", "flush at least this often", time.Millisecond, time.Minute)
 	s.Duration(&c.AckWait, "ack-wait", "ACK_WAIT", "60s", "broker ack wait of the consumer", 5*time.Second, time.Hour)
 	s.Duration(&c.MaxLateness, "max-lateness", "MAX_LATENESS", "400d", "oldest accepted event time", time.Minute, 3650*24*time.Hour)
+	s.Bytes(&c.StreamMaxBytes, "stream-max-bytes", "STREAM_MAX_BYTES", "8GiB", "disk the main stream may use; when full, publishers are refused", 64<<20, 1<<50)
+	s.Duration(&c.DeadLetterMaxAge, "dlq-max-age", "DLQ_MAX_AGE", "30d", "how long dead letters are kept", time.Hour, 3650*24*time.Hour)
+	s.Bytes(&c.DeadLetterMaxBytes, "dlq-max-bytes", "DLQ_MAX_BYTES", "10GiB", "disk the dead-letter stream may use; when full, the oldest dead letters go", 64<<20, 1<<50)
 	s.String(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error", logging.CheckLevel)
 	if err := s.Parse(args); err != nil {
 		return c, err

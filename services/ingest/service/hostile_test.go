@@ -274,7 +274,7 @@ func checkDeadLetter(t *testing.T, c hostileCase, m *jetstream.RawStreamMsg) {
 	if got := m.Header.Get(contract.HeaderReason); got != c.Expect {
 		t.Errorf("%s: reason %s (%s), want %s", c.Name, got, m.Header.Get(contract.HeaderDetail), c.Expect)
 	}
-	if m.Subject != contract.DeadLetterSubject(contract.Reason(c.Expect)) || m.Header.Get(contract.HeaderSubject) != c.Subject {
+	if m.Subject != contract.DeadLetterSubject(c.Subject, contract.Reason(c.Expect)) || m.Header.Get(contract.HeaderSubject) != c.Subject {
 		t.Errorf("%s: kept on %s with original subject %q, want %q", c.Name, m.Subject, m.Header.Get(contract.HeaderSubject), c.Subject)
 	}
 	if string(m.Data) != string(c.body) {

@@ -44,7 +44,9 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	}
 	pcfg := pipeline.Config{
 		Stream: cfg.Stream, Consumer: cfg.Consumer, DeadLetterStream: cfg.DeadLetterStream,
-		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, MaxLateness: cfg.MaxLateness, AckWait: cfg.AckWait,
+		BatchSize: cfg.BatchSize, BatchBytes: int(cfg.BatchBytes), FlushInterval: cfg.FlushInterval,
+		MaxLateness: cfg.MaxLateness, AckWait: cfg.AckWait,
+		StreamMaxBytes: cfg.StreamMaxBytes, DeadLetterMaxAge: cfg.DeadLetterMaxAge, DeadLetterMaxBytes: cfg.DeadLetterMaxBytes,
 	}
 	cons, err := pipeline.Setup(ctx, js, pcfg)
 	if err != nil {

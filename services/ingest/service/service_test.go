@@ -277,7 +277,7 @@ func TestRejectionsDeadLettered(t *testing.T) {
 		if got := m.Header.Get(contract.HeaderReason); got != string(c.reason) {
 			t.Errorf("case %d: reason %s, want %s (%s)", i, got, c.reason, m.Header.Get(contract.HeaderDetail))
 		}
-		if m.Subject != contract.DeadLetterSubject(c.reason) || m.Header.Get(contract.HeaderSubject) != c.subject {
+		if m.Subject != contract.DeadLetterSubject(c.subject, c.reason) || m.Header.Get(contract.HeaderSubject) != c.subject {
 			t.Errorf("case %d: subject %s / %s", i, m.Subject, m.Header.Get(contract.HeaderSubject))
 		}
 		if !bytes.Equal(m.Data, c.body) {

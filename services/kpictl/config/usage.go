@@ -98,7 +98,7 @@ const dlqReplayUsage = `Usage: kpictl dlq replay [flags]
 
 Re-publishes the chosen dead letters' original bytes on their original
 subject (with a fresh Nats-Msg-Id, so the broker does not drop them as
-copies), waits for the ack, then deletes them from the dead-letter stream.
+copies) and waits for the ack; the dead letters stay in their stream.
 Replay after fixing the cause (for example a missing catalogue entry or a
 platform setting): a message that is still invalid is dead-lettered again.
 

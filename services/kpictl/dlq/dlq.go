@@ -44,8 +44,8 @@ func letter(m *jetstream.RawStreamMsg) Letter {
 		StreamSeq: m.Header.Get(contract.HeaderStreamSeq), StoredAt: m.Time, Size: len(m.Data),
 		Data: string(m.Data), Header: m.Header,
 	}
-	if l.Reason == "" { // fall back on the subject deadletter.<reason>
-		l.Reason = strings.TrimPrefix(m.Subject, contract.DeadLetterPrefix+".")
+	if l.Reason == "" { // fall back on the subject deadletter.<municipality>.<publisher>.<reason>
+		l.Reason = m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
 	}
 	return l
 }
@@ -102,17 +102,15 @@ type Outcome struct {
 
 // Replay re-publishes each chosen dead letter's original bytes on its
 // original subject with a fresh Nats-Msg-Id and the original headers (less
-// the dead-letter and broker ones), waits for the ack, then deletes it from
-// the dead-letter stream. A dry run only reports. each, when not nil, is
+// the dead-letter and broker ones) and waits for the ack. The dead letter
+// stays: the stream allows no deletes, and replaying one twice is harmless,
+// since the platform stores each event identity once. A dry run only
+// reports. each, when not nil, is
 // called for every dead letter.
 func Replay(ctx context.Context, js jetstream.JetStream, stream string, f Filter, dryRun bool, each func(Outcome)) (replayed, failed int, err error) {
 	letters, err := List(ctx, js, stream, f)
 	if err != nil {
 		return 0, 0, err
-	}
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		return 0, 0, fmt.Errorf("dead-letter stream %s: %w", stream, err)
 	}
 	for _, l := range letters {
 		o := Outcome{Letter: l}
@@ -121,7 +119,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, stream string, f Filter
 			o.Err = fmt.Errorf("dead letter %d has no %s header", l.Seq, contract.HeaderSubject)
 		case dryRun:
 		default:
-			o.Err = replayOne(ctx, js, s, stream, l)
+			o.Err = replayOne(ctx, js, stream, l)
 		}
 		if o.Err != nil {
 			failed++
@@ -138,7 +136,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, stream string, f Filter
 	return replayed, failed, nil
 }
 
-func replayOne(ctx context.Context, js jetstream.JetStream, s jetstream.Stream, stream string, l Letter) error {
+func replayOne(ctx context.Context, js jetstream.JetStream, stream string, l Letter) error {
 	msg := nats.NewMsg(l.Subject)
 	msg.Data = []byte(l.Data)
 	for k, vs := range l.Header {
@@ -152,9 +150,6 @@ func replayOne(ctx context.Context, js jetstream.JetStream, s jetstream.Stream, 
 	msg.Header.Set(nats.MsgIdHdr, fmt.Sprintf("replay-%s-%d-%d", stream, l.Seq, time.Now().UnixNano()))
 	if _, err := js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("re-publish dead letter %d to %s: %w", l.Seq, l.Subject, err)
-	}
-	if err := s.DeleteMsg(ctx, l.Seq); err != nil {
-		return fmt.Errorf("dead letter %d was re-published but not deleted: %w", l.Seq, err)
 	}
 	return nil
 }

@@ -25,6 +25,12 @@ type Metrics struct {
 	InsertErrors   prometheus.Counter
 	Pending        prometheus.Gauge
 	ClickHouseUp   prometheus.Gauge
+	// DeadLettersTrimmed counts dead letters stored without some of their
+	// message's original headers (JetStream's 64 KiB header limit).
+	DeadLettersTrimmed prometheus.Counter
+	// Terminated counts messages the dead-letter stream refused even
+	// without their headers: left in the main stream, never redelivered.
+	Terminated prometheus.Counter
 }
 
 // New creates and registers the metrics, with Go and process collectors.
@@ -62,8 +68,17 @@ func New() *Metrics {
 			Name: "smartcity_ingest_clickhouse_up",
 			Help: "1 when the last ClickHouse operation succeeded, 0 during an outage.",
 		}),
+		DeadLettersTrimmed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smartcity_ingest_dead_letters_trimmed_total",
+			Help: "Dead letters stored without some of the original headers, which exceeded JetStream's 64 KiB header limit (the dead letter says how many).",
+		}),
+		Terminated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smartcity_ingest_terminated_total",
+			Help: "Rejected messages the dead-letter stream refused even without their headers; they stay in the main stream until its age limit and are not redelivered.",
+		}),
 	}
 	r.MustRegister(m.Events, m.Rejections, m.BatchSize, m.InsertDuration, m.InsertErrors, m.Pending, m.ClickHouseUp,
+		m.DeadLettersTrimmed, m.Terminated,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, t := range contract.Types {
 		for _, o := range []string{Stored, Duplicate, Rejected} {

@@ -1,13 +1,22 @@
 // Package pipeline is the ingest consumer loop: fetch from JetStream,
 // validate, deduplicate, write one batch to ClickHouse, send rejects to the
 // dead-letter stream, and only then acknowledge.
+//
+// Whatever a publisher sends, the loop settles it in bounded time: stored,
+// or dead-lettered (its headers trimmed to what JetStream allows when they
+// are too large), or, when even that is refused for good, terminated and
+// counted. Only failures a retry can cure (ClickHouse or NATS unavailable)
+// hold a batch, and then every publisher waits alike.
 package pipeline
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,19 +40,46 @@ type Sink interface {
 // Config tunes the loop.
 type Config struct {
 	Stream, Consumer, DeadLetterStream string
-	BatchSize                          int
-	FlushInterval                      time.Duration
-	MaxLateness                        time.Duration
-	AckWait                            time.Duration
+	// BatchSize and BatchBytes bound a batch: it is flushed when either is
+	// reached, or every FlushInterval.
+	BatchSize     int
+	BatchBytes    int
+	FlushInterval time.Duration
+	MaxLateness   time.Duration
+	AckWait       time.Duration
+	// StreamMaxBytes, DeadLetterMaxAge and DeadLetterMaxBytes override the
+	// streams' default limits when not zero.
+	StreamMaxBytes     int64
+	DeadLetterMaxAge   time.Duration
+	DeadLetterMaxBytes int64
+}
+
+// ShutdownGrace is how long, after the loop is told to stop, it keeps
+// trying to store and acknowledge what was already delivered.
+const ShutdownGrace = 20 * time.Second
+
+// Streams returns the configurations of the import, main and dead-letter
+// streams with c's limits.
+func (c Config) Streams() []jetstream.StreamConfig {
+	main := contract.StreamConfig(c.Stream)
+	if c.StreamMaxBytes > 0 {
+		main.MaxBytes = c.StreamMaxBytes
+	}
+	dlq := contract.DeadLetterStreamConfig(c.DeadLetterStream)
+	if c.DeadLetterMaxAge > 0 {
+		dlq.MaxAge = c.DeadLetterMaxAge
+	}
+	if c.DeadLetterMaxBytes > 0 {
+		dlq.MaxBytes = c.DeadLetterMaxBytes
+	}
+	return []jetstream.StreamConfig{contract.ImportStreamConfig(), main, dlq}
 }
 
 // Setup creates, when missing, the main stream, the dead-letter stream and
-// the durable pull consumer shared by every ingest replica. Several replicas
-// may run it at once.
+// the durable pull consumer shared by every ingest replica, and brings
+// existing ones to the configuration. Several replicas may run it at once.
 func Setup(ctx context.Context, js jetstream.JetStream, c Config) (jetstream.Consumer, error) {
-	for _, sc := range []jetstream.StreamConfig{
-		contract.ImportStreamConfig(), contract.StreamConfig(c.Stream), contract.DeadLetterStreamConfig(c.DeadLetterStream),
-	} {
+	for _, sc := range c.Streams() {
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return nil, fmt.Errorf("create or update stream %s: %w", sc.Name, err)
 		}
@@ -73,22 +109,70 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, c Config) (jets
 // dead-letter copy, so the broker does not act on them a second time.
 const OriginalHeaderPrefix = "Smartcity-Original-"
 
+// Msg is what the loop needs of a delivered message; jetstream.Msg is the
+// real one.
+type Msg interface {
+	Subject() string
+	Data() []byte
+	Headers() nats.Header
+	Metadata() (*jetstream.MsgMetadata, error)
+	Ack() error
+	InProgress() error
+	TermWithReason(reason string) error
+}
+
+// Source delivers messages until it is drained; jetstream.Consumer's
+// Messages iterator is the real one.
+type Source interface {
+	// Messages starts delivering, holding at most maxBytes undelivered.
+	Messages(maxBytes int) (Iterator, error)
+}
+
+// Iterator is a running delivery: Next blocks for the next message; Drain
+// stops fetching, lets Next return what was already fetched, then ends it
+// with an error.
+type Iterator interface {
+	Next() (Msg, error)
+	Drain()
+}
+
+// Publisher stores dead letters; jetstream.JetStream is the real one.
+type Publisher interface {
+	PublishMsgAsync(m *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error)
+}
+
 // Pipeline consumes one durable consumer.
 type Pipeline struct {
-	js   jetstream.JetStream
-	cons jetstream.Consumer
-	sink Sink
-	m    *metrics.Metrics
-	log  *slog.Logger
-	cfg  Config
+	src   Source
+	dlq   Publisher
+	sink  Sink
+	m     *metrics.Metrics
+	log   *slog.Logger
+	cfg   Config
+	renew func(context.Context) (Source, error) // a new source after the old one ended on its own
+	info  func(context.Context) (*jetstream.ConsumerInfo, error)
 
 	mu      sync.Mutex
 	healthy bool
 }
 
-// New returns a pipeline; Run starts it.
+// New returns a pipeline on the durable consumer cons; Run starts it.
 func New(js jetstream.JetStream, cons jetstream.Consumer, sink Sink, m *metrics.Metrics, log *slog.Logger, cfg Config) *Pipeline {
-	return &Pipeline{js: js, cons: cons, sink: sink, m: m, log: log, cfg: cfg, healthy: true}
+	p := NewWith(consumerSource{cons}, js, sink, m, log, cfg)
+	p.renew = func(ctx context.Context) (Source, error) {
+		c, err := ensureConsumer(ctx, js, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return consumerSource{c}, nil
+	}
+	p.info = func(ctx context.Context) (*jetstream.ConsumerInfo, error) { return cons.Info(ctx) }
+	return p
+}
+
+// NewWith returns a pipeline on any source, dead-letter publisher and sink.
+func NewWith(src Source, dlq Publisher, sink Sink, m *metrics.Metrics, log *slog.Logger, cfg Config) *Pipeline {
+	return &Pipeline{src: src, dlq: dlq, sink: sink, m: m, log: log, cfg: cfg, healthy: true}
 }
 
 // Healthy reports whether the last ClickHouse operation succeeded.
@@ -111,53 +195,76 @@ func (p *Pipeline) setHealthy(ok bool) {
 
 // item is one delivered message, decoded.
 type item struct {
-	msg jetstream.Msg
-	seq uint64
-	at  time.Time // broker time: the platform clock for the time rules
-	ev  *contract.Event
-	rej *contract.Rejection
+	msg  Msg
+	seq  uint64
+	at   time.Time // broker time: the platform clock for the time rules
+	size int       // body and header bytes
+	ev   *contract.Event
+	rej  *contract.Rejection
+	// settled is set once the message's dead letter is stored (or it is
+	// terminated), so a retry of the batch does not send it again.
+	settled    bool
+	terminated bool
+}
+
+// batch holds delivered items until a flush.
+type batch struct {
+	items []item
+	bytes int
+}
+
+func (b *batch) add(it item) {
+	b.items = append(b.items, it)
+	b.bytes += it.size
+}
+
+func (b *batch) full(c Config) bool {
+	return len(b.items) >= c.BatchSize || b.bytes >= c.BatchBytes
+}
+
+func (b *batch) reset() {
+	clear(b.items)
+	b.items = b.items[:0]
+	b.bytes = 0
 }
 
 // Run consumes until ctx ends, then stops fetching, flushes what it holds,
-// acknowledges it and returns.
+// acknowledges it and returns. Flushes outlive ctx by ShutdownGrace, so
+// that what was delivered before a stop is stored and acknowledged rather
+// than redelivered.
 func (p *Pipeline) Run(ctx context.Context) error {
 	p.m.ClickHouseUp.Set(1)
-	in := make(chan item, p.cfg.BatchSize)
-	go p.fetch(ctx, in)
-	go p.watchPending(ctx)
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	defer context.AfterFunc(ctx, func() { time.AfterFunc(ShutdownGrace, cancel) })()
 
-	batch := make([]item, 0, p.cfg.BatchSize)
-	tick := time.NewTicker(p.cfg.FlushInterval)
-	defer tick.Stop()
-	flush := func(fctx context.Context) {
-		if len(batch) > 0 {
-			p.flush(fctx, batch)
-			clear(batch)
-			batch = batch[:0]
+	in := make(chan item, 256)
+	go p.fetch(ctx, in)
+	if p.info != nil {
+		go p.watchPending(ctx)
+	}
+	b := batch{items: make([]item, 0, p.cfg.BatchSize)}
+	flush := func() {
+		if len(b.items) > 0 {
+			p.flush(fctx, b.items)
+			b.reset()
 		}
 	}
+	tick := time.NewTicker(p.cfg.FlushInterval)
+	defer tick.Stop()
 	for {
 		select {
-		case it := <-in:
-			batch = append(batch, it)
-			if len(batch) >= p.cfg.BatchSize {
-				flush(ctx)
+		case it, ok := <-in:
+			if !ok { // fetch has stopped: ctx ended and every delivered message has arrived
+				flush()
+				return nil
+			}
+			b.add(it)
+			if b.full(p.cfg) {
+				flush()
 			}
 		case <-tick.C:
-			flush(ctx)
-		case <-ctx.Done():
-			// fetch drains its iterator: what was already delivered arrives
-			// on in, which it then closes.
-			fctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			for it := range in {
-				batch = append(batch, it)
-				if len(batch) >= p.cfg.BatchSize {
-					flush(fctx)
-				}
-			}
-			flush(fctx)
-			cancel()
-			return nil
+			flush()
 		}
 	}
 }
@@ -167,9 +274,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // consumer was deleted, say) is replaced, with the consumer, after a pause.
 func (p *Pipeline) fetch(ctx context.Context, in chan<- item) {
 	defer close(in)
-	cons := p.cons
+	src := p.src
 	for {
-		iter, err := cons.Messages(jetstream.PullMaxMessages(p.cfg.BatchSize))
+		// The client holds at most one batch's worth of bytes besides the
+		// batch being filled, whatever the size of the messages waiting.
+		iter, err := src.Messages(p.cfg.BatchBytes)
 		if err == nil {
 			stop := context.AfterFunc(ctx, iter.Drain)
 			err = p.read(iter, in)
@@ -184,21 +293,23 @@ func (p *Pipeline) fetch(ctx context.Context, in chan<- item) {
 			return
 		case <-time.After(time.Second):
 		}
-		if c, err := ensureConsumer(ctx, p.js, p.cfg); err == nil {
-			cons = c
+		if p.renew != nil {
+			if s, err := p.renew(ctx); err == nil {
+				src = s
+			}
 		}
 	}
 }
 
 // read decodes the iterator's messages into in until it ends.
-func (p *Pipeline) read(iter jetstream.MessagesContext, in chan<- item) error {
+func (p *Pipeline) read(iter Iterator, in chan<- item) error {
 	rules := contract.Rules{MaxLateness: p.cfg.MaxLateness}
 	for {
 		msg, err := iter.Next()
 		if err != nil {
 			return err
 		}
-		it := item{msg: msg, at: time.Now()}
+		it := item{msg: msg, at: time.Now(), size: len(msg.Data()) + headerSize(msg.Headers())}
 		if md, err := msg.Metadata(); err == nil {
 			it.seq, it.at = md.Sequence.Stream, md.Timestamp
 		}
@@ -217,7 +328,7 @@ func (p *Pipeline) watchPending(ctx context.Context) {
 			return
 		case <-t.C:
 			ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			info, err := p.cons.Info(ictx)
+			info, err := p.info(ictx)
 			cancel()
 			if err == nil {
 				p.m.Pending.Set(float64(info.NumPending))
@@ -226,20 +337,25 @@ func (p *Pipeline) watchPending(ctx context.Context) {
 	}
 }
 
+func identity(e *contract.Event) store.Identity {
+	return store.Identity{Municipality: e.Municipality, Publisher: e.Publisher, ID: e.ID}
+}
+
 // flush handles one batch: dead letters first, then the look-up of stored
 // identities and one insert, retried until they succeed or ctx ends; only
 // then every message of the batch is acknowledged. Nothing is acknowledged
 // that is not safely stored or dead-lettered.
 func (p *Pipeline) flush(ctx context.Context, batch []item) {
 	p.m.BatchSize.Observe(float64(len(batch)))
-	var rejects []item
+	var rejects []*item
 	first := make(map[store.Identity]int, len(batch)) // identity -> index of the copy that stands
-	for i, it := range batch {
+	for i := range batch {
+		it := &batch[i]
 		if it.rej != nil {
 			rejects = append(rejects, it)
 			continue
 		}
-		id := store.Identity{Municipality: it.ev.Municipality, Publisher: it.ev.Publisher, ID: it.ev.ID}
+		id := identity(it.ev)
 		if j, ok := first[id]; !ok || it.seq < batch[j].seq {
 			first[id] = i
 		}
@@ -264,7 +380,7 @@ func (p *Pipeline) flush(ctx context.Context, batch []item) {
 	// counted as stored by the retry that finds them, not as duplicates.
 	sent := make(map[uint64]bool, len(first))
 	start := time.Now()
-	ok := p.retry(ctx, "clickhouse", func(ctx context.Context) error {
+	ok := len(ids) == 0 || p.retry(ctx, "clickhouse", func(ctx context.Context) error {
 		stored, err := p.sink.Existing(ctx, ids)
 		if err != nil {
 			return err
@@ -294,18 +410,27 @@ func (p *Pipeline) flush(ctx context.Context, batch []item) {
 	if !ok {
 		return
 	}
-	p.m.InsertDuration.Observe(time.Since(start).Seconds())
-	for i, it := range batch {
+	if len(ids) > 0 {
+		p.m.InsertDuration.Observe(time.Since(start).Seconds())
+	}
+	for i := range batch {
+		it := &batch[i]
 		switch {
 		case it.rej != nil:
 			p.m.Events.WithLabelValues(typeLabel(it.msg.Data()), metrics.Rejected).Inc()
 			p.m.Rejections.WithLabelValues(string(it.rej.Reason)).Inc()
-		case first[store.Identity{Municipality: it.ev.Municipality, Publisher: it.ev.Publisher, ID: it.ev.ID}] == i && sent[it.seq]:
+		case first[identity(it.ev)] == i && sent[it.seq]:
 			p.m.Events.WithLabelValues(it.ev.Type, metrics.Stored).Inc()
 		default:
 			p.m.Events.WithLabelValues(it.ev.Type, metrics.Duplicate).Inc()
 		}
-		if err := it.msg.Ack(); err != nil {
+		var err error
+		if it.terminated {
+			err = it.msg.TermWithReason("dead-letter stream refused it")
+		} else {
+			err = it.msg.Ack()
+		}
+		if err != nil {
 			p.log.Warn("ack", "seq", it.seq, "err", err)
 		}
 	}
@@ -339,10 +464,12 @@ func (p *Pipeline) retry(ctx context.Context, what string, op func(context.Conte
 
 // keepAlive tells the broker the batch is still in progress while a flush
 // lasts longer than a third of the ack wait, so a ClickHouse outage does not
-// cause redeliveries.
+// cause redeliveries. stop returns once the keep-alive has stopped touching
+// the batch.
 func (p *Pipeline) keepAlive(ctx context.Context, batch []item) (stop func()) {
 	done := make(chan struct{})
-	go func() {
+	var wg sync.WaitGroup
+	wg.Go(func() {
 		t := time.NewTicker(p.cfg.AckWait / 3)
 		defer t.Stop()
 		for {
@@ -352,68 +479,188 @@ func (p *Pipeline) keepAlive(ctx context.Context, batch []item) (stop func()) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				for _, it := range batch {
-					_ = it.msg.InProgress()
+				for i := range batch {
+					_ = batch[i].msg.InProgress()
 				}
 			}
 		}
-	}()
-	return func() { close(done) }
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }
 
+// letterForm is how much of a rejected message's headers its dead letter
+// carries.
+type letterForm int
+
+const (
+	withHeaders    letterForm = iota // the original headers, within DeadLetterHeaderBudget
+	withoutHeaders                   // only the dead-letter headers
+)
+
 // deadLetter stores each rejected message whole in the dead-letter stream,
-// with its subject and reason, and waits for the broker's acks.
-func (p *Pipeline) deadLetter(ctx context.Context, rejects []item) error {
-	futures := make([]jetstream.PubAckFuture, 0, len(rejects))
+// with its subject and reason, and waits for the broker's acks. It returns
+// an error only when a retry may cure it. A dead letter the stream refuses
+// for good (a 4xx-class error: headers or message too large, say) is sent
+// again without the original headers, and when that is refused too the
+// message is marked terminated: it stays in the main stream until its age
+// limit, and is counted and logged.
+func (p *Pipeline) deadLetter(ctx context.Context, rejects []*item) error {
+	pending := make([]*item, 0, len(rejects))
 	for _, it := range rejects {
-		h := nats.Header{}
-		for k, v := range it.msg.Headers() {
-			// JetStream obeys Nats-* headers (expected stream or sequence,
-			// roll-up, TTL…): copied as they are, a publisher's header could
-			// make the dead-letter stream refuse the copy and stall the
-			// consumer. They are kept under another name.
-			if len(k) >= 5 && strings.EqualFold(k[:5], "Nats-") {
-				k = OriginalHeaderPrefix + k
-			}
-			h[k] = append([]string(nil), v...)
+		if !it.settled {
+			pending = append(pending, it)
 		}
-		h.Set(contract.HeaderSubject, it.msg.Subject())
-		h.Set(contract.HeaderReason, string(it.rej.Reason))
-		h.Set(contract.HeaderDetail, it.rej.Message)
-		h.Set(contract.HeaderStreamSeq, strconv.FormatUint(it.seq, 10))
-		h.Set(contract.HeaderReceivedAt, it.at.UTC().Format(time.RFC3339Nano))
-		h.Set(nats.MsgIdHdr, "dlq-"+p.cfg.Stream+"-"+strconv.FormatUint(it.seq, 10))
-		f, err := p.js.PublishMsgAsync(&nats.Msg{
-			Subject: contract.DeadLetterSubject(it.rej.Reason), Header: h, Data: it.msg.Data(),
-		})
-		if err != nil {
-			return fmt.Errorf("dead-letter seq %d: %w", it.seq, err)
-		}
-		futures = append(futures, f)
 	}
-	for _, f := range futures {
+	for _, form := range []letterForm{withHeaders, withoutHeaders} {
+		if len(pending) == 0 {
+			return nil
+		}
+		errs := p.publishLetters(ctx, pending, form)
+		var refused []*item
+		for i, it := range pending {
+			switch err := errs[i]; {
+			case err == nil:
+				it.settled = true
+			case permanent(err):
+				p.log.Warn("dead-letter stream refused a dead letter", "seq", it.seq, "subject", it.msg.Subject(),
+					"with_original_headers", form == withHeaders, "err", err)
+				refused = append(refused, it)
+			default:
+				return fmt.Errorf("dead-letter seq %d: %w", it.seq, err)
+			}
+		}
+		pending = refused
+	}
+	for _, it := range pending {
+		p.log.Error("message neither storable nor dead-letterable; terminated, it stays in the main stream until its age limit",
+			"seq", it.seq, "subject", it.msg.Subject(), "reason", it.rej.Reason)
+		p.m.Terminated.Inc()
+		it.settled, it.terminated = true, true
+	}
+	return nil
+}
+
+// publishLetters publishes the dead letters of items in the given form and
+// returns each one's outcome.
+func (p *Pipeline) publishLetters(ctx context.Context, items []*item, form letterForm) []error {
+	errs := make([]error, len(items))
+	futures := make([]jetstream.PubAckFuture, len(items))
+	for i, it := range items {
+		m, trimmed := p.letter(it, form)
+		if trimmed {
+			p.m.DeadLettersTrimmed.Inc()
+		}
+		futures[i], errs[i] = p.dlq.PublishMsgAsync(m)
+	}
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
-			return fmt.Errorf("dead-letter %s: %w", f.Msg().Subject, err)
+			errs[i] = err
 		case <-ctx.Done():
-			return ctx.Err()
+			errs[i] = ctx.Err()
 		}
 	}
-	return nil
+	return errs
+}
+
+// letter builds the dead letter of it: the body whole, the original headers
+// (Nats-* ones renamed) as far as DeadLetterHeaderBudget allows, and the
+// reason headers. trimmed says whether original headers were left out.
+func (p *Pipeline) letter(it *item, form letterForm) (m *nats.Msg, trimmed bool) {
+	h := nats.Header{}
+	h.Set(contract.HeaderSubject, it.msg.Subject())
+	h.Set(contract.HeaderReason, string(it.rej.Reason))
+	h.Set(contract.HeaderDetail, it.rej.Message)
+	h.Set(contract.HeaderStreamSeq, strconv.FormatUint(it.seq, 10))
+	h.Set(contract.HeaderReceivedAt, it.at.UTC().Format(time.RFC3339Nano))
+	h.Set(nats.MsgIdHdr, "dlq-"+p.cfg.Stream+"-"+strconv.FormatUint(it.seq, 10))
+	// Room for the line that reports what was dropped.
+	budget := contract.DeadLetterHeaderBudget - headerSize(h) - 128
+	var droppedValues, droppedBytes int
+	orig := it.msg.Headers()
+	keys := make([]string, 0, len(orig))
+	for k := range orig {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		name := k
+		// JetStream obeys Nats-* headers (expected stream or sequence,
+		// roll-up, TTL…): copied as they are, a publisher's header could
+		// make the dead-letter stream refuse the copy. They are kept under
+		// another name.
+		if len(name) >= 5 && strings.EqualFold(name[:5], "Nats-") {
+			name = OriginalHeaderPrefix + name
+		}
+		for _, v := range orig[k] {
+			line := len(name) + len(v) + 4 // "k: v\r\n"
+			if form == withoutHeaders || line > budget {
+				droppedValues++
+				droppedBytes += line
+				continue
+			}
+			h[name] = append(h[name], v)
+			budget -= line
+		}
+	}
+	if droppedValues > 0 {
+		h.Set(contract.HeaderDropped, fmt.Sprintf("%d values, %d bytes: JetStream limits headers to 64 KiB", droppedValues, droppedBytes))
+	}
+	return &nats.Msg{Subject: contract.DeadLetterSubject(it.msg.Subject(), it.rej.Reason), Header: h, Data: it.msg.Data()}, droppedValues > 0
+}
+
+// headerSize is the size of h on the wire, near enough for budgets.
+func headerSize(h nats.Header) int {
+	n := len("NATS/1.0\r\n\r\n")
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}
+
+// permanent reports whether err is a refusal that no retry can cure: a
+// JetStream API error of the 4xx class (other than a timeout or throttle),
+// or a message the client itself refuses to send.
+func permanent(err error) bool {
+	var api *jetstream.APIError
+	if errors.As(err, &api) {
+		return api.Code >= 400 && api.Code < 500 && api.Code != http.StatusRequestTimeout && api.Code != http.StatusTooManyRequests
+	}
+	return errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, nats.ErrBadHeaderMsg)
 }
 
 // typeLabel is the CloudEvents type of a rejected message when it names a
 // known one, else "unknown" (keeps label values bounded).
 func typeLabel(b []byte) string {
 	for _, t := range contract.Types {
-		if containsType(b, t) {
+		if bytes.Contains(b, []byte(`"`+t+`"`)) {
 			return t
 		}
 	}
 	return "unknown"
 }
 
-func containsType(b []byte, t string) bool {
-	return bytes.Contains(b, []byte(`"`+t+`"`))
+// consumerSource adapts a JetStream consumer.
+type consumerSource struct{ c jetstream.Consumer }
+
+func (s consumerSource) Messages(maxBytes int) (Iterator, error) {
+	it, err := s.c.Messages(jetstream.PullMaxBytes(maxBytes))
+	if err != nil {
+		return nil, err
+	}
+	return iterator{it}, nil
 }
+
+type iterator struct{ it jetstream.MessagesContext }
+
+func (i iterator) Next() (Msg, error) { return i.it.Next() }
+func (i iterator) Drain()             { i.it.Drain() }
