@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -42,9 +43,14 @@ type hostileCase struct {
 	Body       *string           `json:"body"`
 	BodyBase64 string            `json:"body_base64"`
 	Generate   string            `json:"generate"`
-	Expect     string            `json:"expect"`
+	// GenerateHeaders names headers too many or too large to keep in the
+	// corpus: "nats-a-5000" (5,000 values of Nats-A) or "one-65300" (one
+	// header of 65,300 bytes).
+	GenerateHeaders string `json:"generate_headers"`
+	Expect          string `json:"expect"`
 
-	body []byte
+	body   []byte
+	header nats.Header
 }
 
 // loadHostile reads the corpus, with the time placeholders of its bodies
@@ -83,6 +89,19 @@ func loadHostile(t *testing.T, now time.Time) []hostileCase {
 			c.body = generate(t, c.Generate, times)
 		default:
 			t.Fatalf("%s:%d: no body", hostileCorpus, line)
+		}
+		c.header = nats.Header{}
+		for k, v := range c.Headers {
+			c.header[k] = []string{v} // as given, without canonicalising the name
+		}
+		switch c.GenerateHeaders {
+		case "":
+		case "nats-a-5000":
+			c.header["Nats-A"] = slices.Repeat([]string{"x"}, 5000)
+		case "one-65300":
+			c.header["X-Big"] = []string{strings.Repeat("y", 65300)}
+		default:
+			t.Fatalf("%s:%d: unknown header generator %q", hostileCorpus, line, c.GenerateHeaders)
 		}
 		if c.Name == "" || names[c.Name] || c.Subject == "" || c.Expect == "" {
 			t.Fatalf("%s:%d: name missing or repeated, or no subject or expectation", hostileCorpus, line)
@@ -205,9 +224,7 @@ func TestHostileThroughNATS(t *testing.T) {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		msg := nats.NewMsg(c.Subject)
 		msg.Data = c.body
-		for k, v := range c.Headers {
-			msg.Header[k] = []string{v} // as given, without canonicalising the name
-		}
+		msg.Header = c.header
 		ack, err := e.js.PublishMsg(pctx, msg)
 		cancel()
 		switch {
@@ -298,5 +315,9 @@ func checkDeadLetter(t *testing.T, c hostileCase, m *jetstream.RawStreamMsg) {
 		case m.Header.Get(k) != v:
 			t.Errorf("%s: header %s not kept", c.Name, k)
 		}
+	}
+	// Headers beyond what JetStream allows are left out, and said so.
+	if trimmed := c.GenerateHeaders != ""; trimmed != (m.Header.Get(contract.HeaderDropped) != "") {
+		t.Errorf("%s: %s header %q", c.Name, contract.HeaderDropped, m.Header.Get(contract.HeaderDropped))
 	}
 }
