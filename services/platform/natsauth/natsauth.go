@@ -1,34 +1,63 @@
-// Package natsauth generates the users of the Assoliment NATS server: one
-// NKEY user per provider, per municipality's council, and for the ingest
-// service, the evaluator and the operator, each with only the permissions
-// it needs. It writes the server's accounts file (public keys and
-// permissions) and one seed file per user (the secret that user logs in
-// with).
+// Package natsauth generates the accounts and users of the secure
+// Assoliment NATS server (deploy/nats/secure) from a short YAML spec.
+//
+// The platform's streams and services live in one account, SMARTCITY.
+// Every provider and every council gets an account of its own, and the
+// platform account exports to it, as services, exactly the subjects that
+// publisher may publish (its own, in the municipalities it serves) and a
+// read-only view of its own dead letters. A publisher's reply subjects
+// therefore live in its own account: JetStream's acknowledgement travels
+// back through the service import's response mapping and can never land
+// in a stream or the JetStream API of the platform.
+//
+// It writes the server's accounts file (public keys, bcrypt hashes,
+// permissions, exports, imports and limits) and, per user, the secrets
+// that user logs in with: an NKEY seed, and for providers and councils an
+// MQTT password.
 package natsauth
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
-	"github.com/nats-io/nkeys"
+	"github.com/dustin/go-humanize"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/assoliment/assoliment/services/platform/config"
 )
 
-// Account is the NATS account every Assoliment user belongs to: the streams
-// live there.
-const Account = "SMARTCITY"
+// PlatformAccount is the account of the streams and the platform's
+// services (ingest, evaluator, gateway, operator).
+const PlatformAccount = "SMARTCITY"
 
-// Spec lists who may connect. Stream and consumer names default to the
-// platform's defaults; set them only when the services run with others.
+// DeadLetterAPIPrefix is the JetStream API prefix a provider's or
+// council's client uses to read its own dead letters
+// (jetstream.NewWithAPIPrefix): its account imports that part of the
+// platform's API under this prefix, apart from its own account's API.
+const DeadLetterAPIPrefix = "$JS.SMARTCITY.API"
+
+// Roles of users and accounts.
+const (
+	RoleProvider  = "provider"
+	RoleCouncil   = "council"
+	RoleIngest    = "ingest"
+	RoleEvaluator = "evaluator"
+	RoleGateway   = "gateway"
+	RoleOperator  = "operator"
+)
+
+// Spec is the YAML file natsauth reads (deploy/nats/secure/publishers.yaml).
+// Stream and consumer names default to the platform's; set them only when
+// the services run with others.
 type Spec struct {
-	Municipalities []string `yaml:"municipalities"`
-	Providers      []string `yaml:"providers"`
+	Municipalities []string       `yaml:"municipalities"`
+	Providers      []ProviderSpec `yaml:"providers"`
+	Limits         LimitsSpec     `yaml:"limits"`
 
 	Stream           string `yaml:"stream"`             // default SMARTCITY
 	Consumer         string `yaml:"consumer"`           // default ingest
@@ -37,27 +66,109 @@ type Spec struct {
 	AssessmentStream string `yaml:"assessment_stream"`  // default SMARTCITY_ASSESSMENTS
 }
 
-// Roles of users.
-const (
-	RoleProvider  = "provider"
-	RoleCouncil   = "council"
-	RoleIngest    = "ingest"
-	RoleEvaluator = "evaluator"
-	RoleOperator  = "operator"
-)
+// ProviderSpec is one concession provider and the municipalities it serves.
+type ProviderSpec struct {
+	ID             string   `yaml:"id"`
+	Municipalities []string `yaml:"municipalities"`
+}
 
-// User is one login with its permissions.
+// LimitsSpec overrides the limits of every provider's and council's
+// account; an absent key keeps its default (DefaultLimits).
+type LimitsSpec struct {
+	Connections      int    `yaml:"connections"`
+	Subscriptions    int    `yaml:"subscriptions"`
+	Payload          string `yaml:"payload"`
+	JetStreamStorage string `yaml:"jetstream_storage"`
+	DeadLetterBytes  string `yaml:"dead_letter_bytes"`
+	DeadLetterAge    string `yaml:"dead_letter_age"`
+}
+
+// Limits of one provider's or council's account.
+type Limits struct {
+	// Connections is the most connections of the account at once, NATS and
+	// MQTT together; one more is refused ("maximum account active
+	// connections exceeded") without touching the others.
+	Connections int
+	// Subscriptions is the most subscriptions of one connection.
+	Subscriptions int
+	// Payload is the largest message, headers and body, the broker takes
+	// from the account; a larger one closes the connection (NATS
+	// "Maximum Payload Violation", MQTT likewise). It equals the main
+	// stream's largest message (contract.MaxStoredMessage): the contract's
+	// 64 KiB body plus 16 KiB of headers.
+	Payload int64
+	// JetStreamStorage is the file storage of the account's own JetStream:
+	// the server keeps MQTT sessions, retained messages and QoS 1 copies
+	// there. It never holds events; they are stored by the platform.
+	JetStreamStorage int64
+	// DeadLetterBytes and DeadLetterAge bound the publisher's own copy of
+	// its dead letters (its dead-letter stream, oldest first out).
+	DeadLetterBytes int64
+	DeadLetterAge   time.Duration
+}
+
+// DefaultLimits are the limits when the spec sets none.
+var DefaultLimits = Limits{
+	Connections:      20,
+	Subscriptions:    100,
+	Payload:          80 << 10,
+	JetStreamStorage: 64 << 20,
+	DeadLetterBytes:  256 << 20,
+	DeadLetterAge:    30 * 24 * time.Hour,
+}
+
+// Publisher is a provider or a council: an account of its own.
+type Publisher struct {
+	Account        string // provider-<p> or council-<m>; also its users' name
+	Role           string // RoleProvider or RoleCouncil
+	ID             string // the provider id or the municipality
+	Publisher      string // the publisher token of its subjects: the provider id, or "council"
+	Municipalities []string
+	// Subjects are what it may publish, each exported to it alone.
+	Subjects []string
+	// DeadLetters is the stream in the platform account that copies its
+	// dead letters, and DeadLetterFilter the subjects copied.
+	DeadLetters      string
+	DeadLetterFilter string
+	// MQTTPasswordHash is the bcrypt hash of its MQTT password (filled by
+	// Generate).
+	MQTTPasswordHash string
+}
+
+// User is one NKEY login with its permissions.
 type User struct {
-	Name string // file name of its seed, e.g. provider-fcc-medi-ambient
-	Role string
-	ID   string // the provider or municipality id; empty for services
+	Name    string // file name of its seed, e.g. provider-fcc-medi-ambient
+	Account string
+	Role    string
+	ID      string // the provider or municipality id; empty for services
 	// InboxPrefix is the reply-subject prefix the user's client must set
-	// (nats.CustomInboxPrefix): it may subscribe only below it.
+	// (nats.CustomInboxPrefix): it may subscribe only below it. Empty for
+	// the operator, which may subscribe anywhere.
 	InboxPrefix string
 	Publish     []string // subjects it may publish to
 	DenyPublish []string // subjects refused even if allowed above
 	Subscribe   []string // subjects it may subscribe to
 	PublicKey   string   // filled by Generate
+}
+
+// Plan is everything the accounts file says: the users, the publishers'
+// accounts with their exports and imports, and their limits.
+type Plan struct {
+	Users      []User      // services, operator, then one per publisher
+	Publishers []Publisher // councils, then providers, each sorted
+	Limits     Limits
+	// DeadLetterStream is the platform's dead-letter stream, the source of
+	// the publishers' copies.
+	DeadLetterStream string
+}
+
+// User returns the named user.
+func (p *Plan) User(name string) (User, bool) {
+	i := slices.IndexFunc(p.Users, func(u User) bool { return u.Name == name })
+	if i < 0 {
+		return User{}, false
+	}
+	return p.Users[i], true
 }
 
 // slugRE is the contract's pattern of municipality and publisher ids.
@@ -66,7 +177,7 @@ var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 // nameRE is a JetStream stream or consumer name without wildcards or dots.
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-// LoadSpec reads a YAML spec.
+// LoadSpec reads a YAML spec, refusing unknown keys.
 func LoadSpec(path string) (Spec, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -94,40 +205,102 @@ func (s *Spec) defaults() {
 	def(&s.AssessmentStream, "SMARTCITY_ASSESSMENTS")
 }
 
-// Users returns every user of the spec with its permissions, in a stable
-// order: the services, the operator, the councils, then the providers.
-// Every problem of the spec is reported at once.
-func (s Spec) Users() ([]User, error) {
+// Plan checks the spec and returns its accounts and users in a stable
+// order. Every problem of the spec is reported at once, each with its key.
+func (s Spec) Plan() (*Plan, error) {
 	s.defaults()
 	var problems []string
-	for _, n := range []string{s.Stream, s.Consumer, s.DeadLetterStream, s.ImportStream, s.AssessmentStream} {
+	add := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
+	for key, n := range map[string]string{"stream": s.Stream, "consumer": s.Consumer, "dead_letter_stream": s.DeadLetterStream,
+		"import_stream": s.ImportStream, "assessment_stream": s.AssessmentStream} {
 		if !nameRE.MatchString(n) {
-			problems = append(problems, fmt.Sprintf("stream or consumer name %q must match %s", n, nameRE))
+			add("%s: %q must match %s", key, n, nameRE)
 		}
 	}
-	check := func(kind string, ids []string) []string {
-		seen := map[string]bool{}
-		for _, id := range ids {
+	known := map[string]bool{}
+	for i, m := range s.Municipalities {
+		switch {
+		case !slugRE.MatchString(m):
+			add("municipalities[%d]: %q must match %s", i, m, slugRE)
+		case known[m]:
+			add("municipalities[%d]: %q is listed twice", i, m)
+		}
+		known[m] = true
+	}
+	seen := map[string]bool{}
+	for i, p := range s.Providers {
+		key := fmt.Sprintf("providers[%d]", i)
+		switch {
+		case p.ID == "":
+			add("%s.id: missing (a provider id such as fcc-medi-ambient)", key)
+		case !slugRE.MatchString(p.ID):
+			add("%s.id: %q must match %s", key, p.ID, slugRE)
+		case p.ID == RoleCouncil:
+			add(`%s.id: "council" is reserved for the municipalities' councils`, key)
+		case seen[p.ID]:
+			add("%s.id: provider %q is listed twice", key, p.ID)
+		}
+		seen[p.ID] = true
+		if len(p.Municipalities) == 0 {
+			add("%s.municipalities: provider %q serves no municipality; list at least one of municipalities", key, p.ID)
+		}
+		served := map[string]bool{}
+		for j, m := range p.Municipalities {
 			switch {
-			case !slugRE.MatchString(id):
-				problems = append(problems, fmt.Sprintf("%s %q must match %s", kind, id, slugRE))
-			case kind == RoleProvider && id == RoleCouncil:
-				problems = append(problems, `provider "council" is reserved for the municipalities' councils`)
-			case seen[id]:
-				problems = append(problems, fmt.Sprintf("%s %q is listed twice", kind, id))
+			case !known[m]:
+				add("%s.municipalities[%d]: %q is not among municipalities", key, j, m)
+			case served[m]:
+				add("%s.municipalities[%d]: %q is listed twice", key, j, m)
 			}
-			seen[id] = true
+			served[m] = true
 		}
-		out := slices.Clone(ids)
-		slices.Sort(out)
-		return out
 	}
-	municipalities := check("municipality", s.Municipalities)
-	providers := check(RoleProvider, s.Providers)
+	limits, lp := s.Limits.resolve()
+	problems = append(problems, lp...)
 	if len(problems) > 0 {
+		slices.Sort(problems)
 		return nil, fmt.Errorf("natsauth spec:\n  %s", strings.Join(problems, "\n  "))
 	}
 
+	plan := &Plan{Limits: limits, DeadLetterStream: s.DeadLetterStream}
+	plan.Users = s.serviceUsers()
+	municipalities := slices.Sorted(slices.Values(s.Municipalities))
+	for _, m := range municipalities {
+		plan.Publishers = append(plan.Publishers, s.publisher(RoleCouncil, m, RoleCouncil, []string{m}, []string{"catalog", "measurement", "incident"}))
+	}
+	providers := slices.Clone(s.Providers)
+	slices.SortFunc(providers, func(a, b ProviderSpec) int { return strings.Compare(a.ID, b.ID) })
+	for _, p := range providers {
+		ms := slices.Sorted(slices.Values(p.Municipalities))
+		plan.Publishers = append(plan.Publishers, s.publisher(RoleProvider, p.ID, p.ID, ms, []string{"measurement", "incident"}))
+	}
+	for _, p := range plan.Publishers {
+		u := User{Name: p.Account, Account: p.Account, Role: p.Role, ID: p.ID, InboxPrefix: InboxPrefix(p.Role, p.ID)}
+		u.Publish = append(slices.Clone(p.Subjects), DeadLetterAPI(p.DeadLetters)...)
+		u.Subscribe = []string{u.InboxPrefix + ".>"}
+		plan.Users = append(plan.Users, u)
+	}
+	return plan, nil
+}
+
+func (s Spec) publisher(role, id, token string, municipalities, kinds []string) Publisher {
+	p := Publisher{Account: role + "-" + id, Role: role, ID: id, Publisher: token, Municipalities: municipalities}
+	for _, m := range municipalities {
+		for _, k := range kinds {
+			p.Subjects = append(p.Subjects, "smartcity."+m+"."+token+"."+k)
+		}
+	}
+	p.DeadLetters = s.DeadLetterStream + "_" + p.Account
+	if role == RoleCouncil {
+		p.DeadLetterFilter = "deadletter." + id + ".council.>"
+	} else {
+		p.DeadLetterFilter = "deadletter.*." + id + ".>"
+	}
+	return p
+}
+
+// serviceUsers are the platform account's users.
+func (s Spec) serviceUsers() []User {
 	api := "$JS.API."
 	var ingestPub []string
 	for _, st := range []string{s.Stream, s.DeadLetterStream, s.ImportStream} {
@@ -146,139 +319,72 @@ func (s Spec) Users() ([]User, error) {
 		evalPub = append(evalPub, api+"STREAM."+op+"."+s.AssessmentStream)
 	}
 	evalPub = append(evalPub, "assessment.>")
-	services := []string{"_INBOX.>"}
-	users := []User{
-		{Name: RoleIngest, Role: RoleIngest, Publish: ingestPub,
-			DenyPublish: []string{"smartcity.>", "import.>", "assessment.>"}, Subscribe: services},
-		{Name: RoleEvaluator, Role: RoleEvaluator, Publish: evalPub,
-			DenyPublish: []string{"smartcity.>", "import.>", "deadletter.>"}, Subscribe: services},
-		{Name: RoleOperator, Role: RoleOperator, Publish: []string{">"}, Subscribe: []string{">"}},
+	service := func(role string, publish, deny []string) User {
+		p := InboxPrefix(role, "")
+		return User{Name: role, Account: PlatformAccount, Role: role, InboxPrefix: p, Publish: publish, DenyPublish: deny, Subscribe: []string{p + ".>"}}
 	}
-	for _, m := range municipalities {
-		u := User{Name: RoleCouncil + "-" + m, Role: RoleCouncil, ID: m, InboxPrefix: InboxPrefix(RoleCouncil, m)}
-		for _, k := range []string{"catalog", "measurement", "incident"} {
-			u.Publish = append(u.Publish, "smartcity."+m+".council."+k)
-		}
-		u.Subscribe = []string{u.InboxPrefix + ".>"}
-		users = append(users, u)
+	return []User{
+		service(RoleIngest, ingestPub, []string{"smartcity.>", "import.>", "assessment.>"}),
+		service(RoleEvaluator, evalPub, []string{"smartcity.>", "import.>", "deadletter.>"}),
+		service(RoleGateway, []string{"smartcity.>", api + "INFO", api + "STREAM.INFO." + s.Stream}, nil),
+		{Name: RoleOperator, Account: PlatformAccount, Role: RoleOperator, Publish: []string{">"}, Subscribe: []string{">"}},
 	}
-	for _, p := range providers {
-		u := User{Name: RoleProvider + "-" + p, Role: RoleProvider, ID: p, InboxPrefix: InboxPrefix(RoleProvider, p),
-			Publish: []string{"smartcity.*." + p + ".measurement", "smartcity.*." + p + ".incident"}}
-		u.Subscribe = []string{u.InboxPrefix + ".>"}
-		users = append(users, u)
-	}
-	return users, nil
 }
 
-// InboxPrefix is the reply-subject prefix of a provider's or council's
-// client: _INBOX.provider.<id> or _INBOX.council.<municipality>. The
-// broker's acknowledgements come back below it, and nobody else may
-// subscribe there.
-func InboxPrefix(role, id string) string { return "_INBOX." + role + "." + id }
-
-// SeedFile is where Generate keeps the seed of the named user in dir.
-func SeedFile(dir, name string) string { return filepath.Join(dir, name+".nk") }
-
-// Generate writes the accounts file conf and one seed file per user into
-// seedDir. A seed already in seedDir is kept, so adding a provider does not
-// change anybody else's key. It returns the users with their public keys.
-func Generate(spec Spec, conf, seedDir string) ([]User, error) {
-	users, err := spec.Users()
-	if err != nil {
-		return nil, err
+// InboxPrefix is the reply-subject prefix of a user's client:
+// _INBOX.provider.<id>, _INBOX.council.<municipality>, or _INBOX.<service>
+// for the platform's services (id empty). The broker's answers come back
+// below it, and nobody else may subscribe there.
+func InboxPrefix(role, id string) string {
+	if id == "" {
+		return "_INBOX." + role
 	}
-	if err := os.MkdirAll(seedDir, 0o700); err != nil {
-		return nil, fmt.Errorf("seed folder: %w", err)
-	}
-	for i := range users {
-		u := &users[i]
-		if u.PublicKey, err = userKey(SeedFile(seedDir, u.Name), *u); err != nil {
-			return nil, err
-		}
-	}
-	if err := os.WriteFile(conf, AccountsConf(users), 0o644); err != nil {
-		return nil, fmt.Errorf("accounts file: %w", err)
-	}
-	return users, nil
+	return "_INBOX." + role + "." + id
 }
 
-// userKey reads the user's seed from path, or creates one there.
-func userKey(path string, u User) (string, error) {
-	if b, err := os.ReadFile(path); err == nil {
-		kp, err := nkeys.ParseDecoratedNKey(b)
-		if err != nil {
-			return "", fmt.Errorf("seed %s: %w", path, err)
-		}
-		pub, err := kp.PublicKey()
-		if err != nil || !nkeys.IsValidPublicUserKey(pub) {
-			return "", fmt.Errorf("seed %s: not a user seed", path)
-		}
-		return pub, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("seed %s: %w", path, err)
-	}
-	kp, err := nkeys.CreateUser()
-	if err != nil {
-		return "", fmt.Errorf("create key of %s: %w", u.Name, err)
-	}
-	seed, err := kp.Seed()
-	if err != nil {
-		return "", fmt.Errorf("seed of %s: %w", u.Name, err)
-	}
-	pub, err := kp.PublicKey()
-	if err != nil {
-		return "", fmt.Errorf("public key of %s: %w", u.Name, err)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "# NATS NKEY seed of the Assoliment user %s (public key %s).\n", u.Name, pub)
-	b.WriteString("# Keep it secret: whoever holds it connects as this user.\n")
-	if u.InboxPrefix != "" {
-		fmt.Fprintf(&b, "# Connect with inbox prefix %s (nats CLI: --nkey <this file> --inbox-prefix %s).\n", u.InboxPrefix, u.InboxPrefix)
-	}
-	fmt.Fprintf(&b, "-----BEGIN USER NKEY SEED-----\n%s\n------END USER NKEY SEED------\n", seed)
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		return "", fmt.Errorf("write seed: %w", err)
-	}
-	return pub, nil
+// DeadLetterAPI are the subjects, below DeadLetterAPIPrefix, a publisher's
+// client uses to read its dead-letter stream: stream information and
+// direct get. Its account imports them from the platform account.
+func DeadLetterAPI(stream string) []string {
+	return []string{DeadLetterAPIPrefix + ".STREAM.INFO." + stream, DeadLetterAPIPrefix + ".DIRECT.GET." + stream}
 }
 
-// AccountsConf renders the accounts section of the server configuration.
-func AccountsConf(users []User) []byte {
-	var b bytes.Buffer
-	b.WriteString(`# Users of the Assoliment NATS server: public NKEYs and permissions.
-# Generated by natsauth (services/platform/cmd/natsauth); edit the spec and
-# generate again rather than editing this file. docs/security.md explains
-# each permission.
-`)
-	fmt.Fprintf(&b, "accounts {\n  %s {\n    jetstream: enabled\n    users: [\n", Account)
-	for _, u := range users {
-		what := u.Role
-		if u.ID != "" {
-			what += " " + u.ID
+func (l LimitsSpec) resolve() (Limits, []string) {
+	out := DefaultLimits
+	var problems []string
+	whole := func(key string, v, lo, hi int, dst *int) {
+		switch {
+		case v == 0:
+		case v < lo || v > hi:
+			problems = append(problems, fmt.Sprintf("limits.%s: %d must be a whole number from %d to %d", key, v, lo, hi))
+		default:
+			*dst = v
 		}
-		if u.InboxPrefix != "" {
-			what += ", inbox prefix " + u.InboxPrefix
-		}
-		fmt.Fprintf(&b, "      # %s\n      {\n        nkey: %s\n        permissions: {\n", what, u.PublicKey)
-		b.WriteString("          publish: {\n            allow: [\n")
-		for _, s := range u.Publish {
-			fmt.Fprintf(&b, "              %q\n", s)
-		}
-		b.WriteString("            ]\n")
-		if len(u.DenyPublish) > 0 {
-			fmt.Fprintf(&b, "            deny: %s\n", list(u.DenyPublish))
-		}
-		fmt.Fprintf(&b, "          }\n          subscribe: { allow: %s }\n        }\n      }\n", list(u.Subscribe))
 	}
-	b.WriteString("    ]\n  }\n}\n")
-	return b.Bytes()
-}
-
-func list(subjects []string) string {
-	q := make([]string, len(subjects))
-	for i, s := range subjects {
-		q[i] = `"` + s + `"`
+	size := func(key, v string, lo, hi int64, dst *int64) {
+		if v == "" {
+			return
+		}
+		n, err := humanize.ParseBytes(strings.TrimSpace(v))
+		if err != nil || n < uint64(lo) || n > uint64(hi) {
+			problems = append(problems, fmt.Sprintf("limits.%s: %q must be a size such as 80KiB or 64MiB, from %s to %s",
+				key, v, humanize.IBytes(uint64(lo)), humanize.IBytes(uint64(hi))))
+			return
+		}
+		*dst = int64(n)
 	}
-	return "[" + strings.Join(q, ", ") + "]"
+	whole("connections", l.Connections, 1, 100_000, &out.Connections)
+	whole("subscriptions", l.Subscriptions, 1, 1_000_000, &out.Subscriptions)
+	size("payload", l.Payload, 1<<10, 1<<20, &out.Payload)
+	size("jetstream_storage", l.JetStreamStorage, 1<<20, 1<<40, &out.JetStreamStorage)
+	size("dead_letter_bytes", l.DeadLetterBytes, 1<<20, 1<<40, &out.DeadLetterBytes)
+	if l.DeadLetterAge != "" {
+		d, err := config.ParseDuration(l.DeadLetterAge)
+		if err != nil || d < time.Hour || d > 400*24*time.Hour {
+			problems = append(problems, fmt.Sprintf("limits.dead_letter_age: %q must be a duration such as 30d or 720h, from 1h to 400d", l.DeadLetterAge))
+		} else {
+			out.DeadLetterAge = d
+		}
+	}
+	return out, problems
 }

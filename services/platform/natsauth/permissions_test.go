@@ -109,7 +109,7 @@ func msgs(t *testing.T, c *client, stream string) uint64 {
 }
 
 // TestPermissions runs the shipped secure configuration and checks what each
-// kind of user can and cannot do.
+// kind of user can and cannot do: the permission matrix of docs/security.md.
 func TestPermissions(t *testing.T) {
 	s := natsauthtest.Start(t, false)
 	ctx := context.Background()
@@ -126,12 +126,17 @@ func TestPermissions(t *testing.T) {
 	fcc := connect(t, s, "provider-fcc-medi-ambient")
 	sabadell := connect(t, s, "council-sabadell")
 	evaluator := connect(t, s, "evaluator")
+	gateway := connect(t, s, "gateway")
 
 	t.Run("provider", func(t *testing.T) {
-		// Its own measurements and incidents, in any municipality, acknowledged.
+		// Its own measurements and incidents, in the municipalities it
+		// serves, acknowledged.
 		fcc.acked(t, "smartcity.sabadell.fcc-medi-ambient.measurement", "SMARTCITY")
 		fcc.acked(t, "smartcity.terrassa.fcc-medi-ambient.incident", "SMARTCITY")
 		for _, subj := range []string{
+			"smartcity.granollers.fcc-medi-ambient.measurement", // a municipality it does not serve
+			"smartcity.invented-town.fcc-medi-ambient.measurement",
+			"smartcity.*.fcc-medi-ambient.measurement",
 			"smartcity.sabadell.aigues-de-sabadell.measurement", // as another provider
 			"smartcity.sabadell.aigues-de-sabadell.incident",
 			"smartcity.sabadell.council.catalog", // the municipality's catalogue
@@ -147,6 +152,10 @@ func TestPermissions(t *testing.T) {
 			"$JS.API.STREAM.DELETE.SMARTCITY",
 			"$JS.API.CONSUMER.CREATE.SMARTCITY.spy",
 			"$JS.API.DIRECT.GET.SMARTCITY",
+			"$JS.API.STREAM.INFO.SMARTCITY_DLQ_provider-fcc-medi-ambient", // its dead letters only under the prefix
+			"$JS.SMARTCITY.API.DIRECT.GET.SMARTCITY_DLQ",                    // not the platform's dead-letter stream
+			"$JS.SMARTCITY.API.DIRECT.GET.SMARTCITY_DLQ_provider-aigues-de-sabadell",
+			"$JS.SMARTCITY.API.CONSUMER.CREATE.SMARTCITY_DLQ_provider-fcc-medi-ambient",
 			"$JS.ACK.SMARTCITY.ingest.1.1.1.1.1.0",
 		} {
 			fcc.refused(t, subj)
@@ -172,7 +181,7 @@ func TestPermissions(t *testing.T) {
 	})
 
 	t.Run("ingest", func(t *testing.T) {
-		ingest.acked(t, "deadletter.malformed_json", "SMARTCITY_DLQ")
+		ingest.acked(t, "deadletter.sabadell.fcc-medi-ambient.malformed_json", "SMARTCITY_DLQ")
 		for _, subj := range []string{
 			"smartcity.sabadell.council.catalog", "smartcity.sabadell.fcc-medi-ambient.measurement",
 			"import.smartcity.sabadell.council.catalog", "assessment.sabadell",
@@ -183,6 +192,27 @@ func TestPermissions(t *testing.T) {
 		}
 		if _, err := ingest.js.Stream(ctx, "SMARTCITY"); err != nil {
 			t.Fatalf("ingest reads its stream's info: %v", err)
+		}
+		// Each service reads only its own inbox.
+		for _, subj := range []string{"_INBOX.>", "_INBOX.gateway.>", "_INBOX.provider.fcc-medi-ambient.>", ">"} {
+			ingest.subscribeRefused(t, subj)
+		}
+	})
+
+	t.Run("gateway", func(t *testing.T) {
+		gateway.acked(t, "smartcity.granollers.endesa-enllumenat.measurement", "SMARTCITY")
+		if _, err := gateway.js.Stream(ctx, "SMARTCITY"); err != nil {
+			t.Fatalf("the gateway reads the main stream's info: %v", err)
+		}
+		for _, subj := range []string{
+			"deadletter.sabadell.fcc-medi-ambient.too_large", "assessment.sabadell", "import.smartcity.sabadell.council.catalog",
+			"$JS.API.STREAM.PURGE.SMARTCITY", "$JS.API.STREAM.UPDATE.SMARTCITY", "$JS.API.CONSUMER.CREATE.SMARTCITY.spy",
+			"$JS.API.DIRECT.GET.SMARTCITY", "$JS.API.STREAM.INFO.SMARTCITY_DLQ",
+		} {
+			gateway.refused(t, subj)
+		}
+		for _, subj := range []string{"_INBOX.>", "_INBOX.ingest.>", "smartcity.>"} {
+			gateway.subscribeRefused(t, subj)
 		}
 	})
 
@@ -197,6 +227,7 @@ func TestPermissions(t *testing.T) {
 		} {
 			evaluator.refused(t, subj)
 		}
+		evaluator.subscribeRefused(t, "_INBOX.ingest.>")
 	})
 
 	t.Run("outsider", func(t *testing.T) {
@@ -247,8 +278,8 @@ func TestPermissions(t *testing.T) {
 	})
 
 	// Only the acknowledged publishes reached the streams.
-	if n := msgs(t, ingest, "SMARTCITY"); n != 4 {
-		t.Fatalf("SMARTCITY holds %d messages, want the 4 allowed ones", n)
+	if n := msgs(t, ingest, "SMARTCITY"); n != 5 {
+		t.Fatalf("SMARTCITY holds %d messages, want the 5 allowed ones", n)
 	}
 	if n := msgs(t, ingest, "SMARTCITY_DLQ"); n != 1 {
 		t.Fatalf("SMARTCITY_DLQ holds %d messages, want 1", n)

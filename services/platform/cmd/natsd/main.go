@@ -1,6 +1,9 @@
 // Command natsd runs an embedded NATS server with JetStream for local use
 // (`make run`) and tests: the same server as nats-server, built from its Go
-// module, so a machine with only Go can run the platform.
+// module, so a machine with only Go can run the platform. Like
+// deploy/nats/nats-server.conf it has no authentication, keeps the
+// JetStream API in strict mode, and listens for MQTT clients on
+// 127.0.0.1:1883 (--mqtt-addr "" turns that off).
 package main
 
 import (
@@ -20,9 +23,15 @@ import (
 )
 
 func main() {
-	var addr, store, conf string
+	var addr, mqttAddr, store, conf string
 	s := config.New("natsd", os.Getenv)
 	s.String(&addr, "addr", "NATSD_ADDR", "127.0.0.1:4222", "client address", config.HostPort)
+	s.String(&mqttAddr, "mqtt-addr", "NATSD_MQTT_ADDR", "127.0.0.1:1883", "MQTT listener address (plain MQTT; empty for none)", func(v string) error {
+		if v == "" {
+			return nil
+		}
+		return config.HostPort(v)
+	})
 	s.String(&store, "store", "NATSD_STORE", ".data/nats", "JetStream storage folder", nil)
 	s.String(&conf, "config", "NATSD_CONFIG", "", "nats-server configuration file (overrides addr and store when it sets them)", nil)
 	if err := s.Parse(os.Args[1:]); err != nil {
@@ -49,6 +58,17 @@ func main() {
 		opts.Port, _ = strconv.Atoi(port)
 	}
 	opts.JetStream = true
+	// Strict mode of the JetStream API: a request with unknown fields is
+	// refused rather than half-understood.
+	opts.NoJetStreamStrict = false
+	if mqttAddr != "" && opts.MQTT.Port == 0 {
+		h, p, _ := net.SplitHostPort(mqttAddr)
+		opts.MQTT.Host = h
+		opts.MQTT.Port, _ = strconv.Atoi(p)
+	}
+	if opts.MQTT.Port != 0 && opts.ServerName == "" {
+		opts.ServerName = "assoliment-natsd" // MQTT requires a server name
+	}
 	if opts.StoreDir == "" {
 		opts.StoreDir = store
 	}
