@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -30,6 +31,8 @@ func buildIngest(t *testing.T) string {
 	return bin
 }
 
+// proc is an ingest process. Stopping it with SIGTERM must end it with
+// exit status 0: a panic or an error on the way out fails the test.
 type proc struct {
 	cmd *exec.Cmd
 }
@@ -45,7 +48,7 @@ func startIngest(t *testing.T, bin, natsURL string, ch *chconn.Conn, extra ...st
 		t.Fatal(err)
 	}
 	p := &proc{cmd: cmd}
-	t.Cleanup(func() { p.stop() })
+	t.Cleanup(func() { p.stop(t) })
 	return p
 }
 
@@ -54,7 +57,10 @@ func (p *proc) kill() {
 	_ = p.cmd.Wait()
 }
 
-func (p *proc) stop() {
+// stop sends SIGTERM and fails t unless the process exits with status 0
+// within 30 s. A process killed before is left alone.
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
 	if p.cmd.ProcessState != nil {
 		return
 	}
@@ -63,21 +69,25 @@ func (p *proc) stop() {
 	go func() { _ = p.cmd.Wait(); close(done) }()
 	select {
 	case <-done:
+		if !p.cmd.ProcessState.Success() {
+			t.Errorf("ingest exited with %s on SIGTERM", p.cmd.ProcessState)
+		}
 	case <-time.After(30 * time.Second):
 		p.kill()
+		t.Errorf("ingest did not stop within 30 s of SIGTERM")
 	}
 }
 
 // publishMany sends n measurements (ids m-0 … m-n-1) plus resent copies of
-// every 100th one, with the contract publisher.
-func publishMany(t *testing.T, js jetstream.JetStream, n int) {
-	t.Helper()
+// every 100th one, with the contract publisher. It may run in its own
+// goroutine: it returns its error rather than failing the test.
+func publishMany(js jetstream.JetStream, n int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	failed := 0
+	var failed atomic.Int64
 	pub := contract.NewPublisher(js, contract.WithMaxInFlight(4096), contract.WithResults(func(r contract.Result) {
 		if r.Err != nil {
-			failed++
+			failed.Add(1)
 		}
 	}))
 	base := time.Now().UTC().Add(-72 * time.Hour) // n seconds apart, all in the past
@@ -87,18 +97,19 @@ func publishMany(t *testing.T, js jetstream.JetStream, n int) {
 			Time: base.Add(time.Duration(i) * time.Second), Municipality: munis[i%len(munis)], Publisher: "fcc",
 			Data: &contract.KPIMeasured{Service: "waste", KPI: "on-time", Value: float64(i % 100)}}
 		if err := pub.Publish(ctx, ev); err != nil {
-			t.Fatal(err)
+			return fmt.Errorf("publish %s: %w", ev.ID, err)
 		}
 		if i%100 == 0 { // the same event re-sent without a broker message id
 			b, _ := contract.Marshal(ev)
 			if err := pub.PublishRaw(ctx, ev.Subject(), "", b); err != nil {
-				t.Fatal(err)
+				return fmt.Errorf("publish a copy of %s: %w", ev.ID, err)
 			}
 		}
 	}
-	if err := pub.Wait(ctx); err != nil || failed > 0 {
-		t.Fatalf("publish: %v (%d failed)", err, failed)
+	if err := pub.Wait(ctx); err != nil || failed.Load() > 0 {
+		return fmt.Errorf("publish: %v (%d not acknowledged)", err, failed.Load())
 	}
+	return nil
 }
 
 func createStream(t *testing.T, js jetstream.JetStream) {
@@ -137,8 +148,8 @@ func TestCrashExactlyOnce(t *testing.T) {
 	js := mustJS(t, testenv.Connect(t, ns))
 	createStream(t, js)
 
-	done := make(chan struct{})
-	go func() { defer close(done); publishMany(t, js, n) }()
+	published := make(chan error, 1)
+	go func() { published <- publishMany(js, n) }()
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	p := startIngest(t, bin, ns.ClientURL(), ch, "--batch-size", "2000")
@@ -148,7 +159,9 @@ func TestCrashExactlyOnce(t *testing.T) {
 		t.Logf("killed ingest (%d), %d rows stored so far", kill+1, count(t, ch, "SELECT count() FROM {db}.measurements"))
 		p = startIngest(t, bin, ns.ClientURL(), ch, "--batch-size", "2000")
 	}
-	<-done
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { dumpState(t, js) })
 	assertExactlyOnce(t, ch, n)
 }
@@ -180,6 +193,8 @@ func TestTwoReplicas(t *testing.T) {
 	createStream(t, js)
 	startIngest(t, bin, ns.ClientURL(), ch, "--batch-size", "500")
 	startIngest(t, bin, ns.ClientURL(), ch, "--batch-size", "500")
-	publishMany(t, js, n)
+	if err := publishMany(js, n); err != nil {
+		t.Fatal(err)
+	}
 	assertExactlyOnce(t, ch, n)
 }

@@ -26,10 +26,13 @@ func Start(path string, args ...string) (*exec.Cmd, error) {
 	return cmd, nil
 }
 
-// Stop interrupts cmd and waits for it, killing it after 20 s.
-func Stop(cmd *exec.Cmd) {
+// Stop interrupts cmd and waits for it, killing it after 20 s. It returns
+// an error unless the process exited with status 0: a service must stop
+// cleanly on a signal, and a panic or a failed shutdown must not go
+// unnoticed.
+func Stop(cmd *exec.Cmd) error {
 	if cmd.ProcessState != nil {
-		return
+		return exitError(cmd)
 	}
 	_ = cmd.Process.Signal(os.Interrupt)
 	done := make(chan struct{})
@@ -39,7 +42,16 @@ func Stop(cmd *exec.Cmd) {
 	case <-time.After(20 * time.Second):
 		_ = cmd.Process.Kill()
 		<-done
+		return fmt.Errorf("%s did not stop within 20 s of an interrupt; killed", filepath.Base(cmd.Path))
 	}
+	return exitError(cmd)
+}
+
+func exitError(cmd *exec.Cmd) error {
+	if cmd.ProcessState.Success() {
+		return nil
+	}
+	return fmt.Errorf("%s stopped with %s", filepath.Base(cmd.Path), cmd.ProcessState)
 }
 
 // WaitFor polls cond until it holds or d has passed.
