@@ -27,21 +27,29 @@ deps:
 		[ "$$(id -u)" -eq 0 ] || SUDO=sudo; $$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
-## test: every test of every module, against real ClickHouse and NATS
-test: deps vet test-go
+## test: lint, then every test of every module with the race detector, against real ClickHouse and NATS
+test: deps lint test-go
 
-vet:
+## lint: gofmt, go vet and staticcheck (configuration and reasons in staticcheck.conf)
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(CURDIR)/.data/bin/staticcheck
+lint: $(STATICCHECK)
 	@test -z "$$(gofmt -l services deploy 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l services deploy; exit 1; }
-	@for m in $(MODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
+	@for m in $(MODULES); do (cd $$m && $(GO) vet ./... && $(STATICCHECK) ./...) || exit 1; done
 	cd deploy/deploytest && GOWORK=off $(GO) vet ./...
+
+$(STATICCHECK):
+	GOBIN=$(CURDIR)/.data/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+vet: lint
 
 test-go:
 	@status=0; for m in $(MODULES); do \
 		echo "== $${m#$(CURDIR)/}"; \
-		(cd $$m && $(GO) test -count=1 -timeout 20m ./...) || status=1; \
+		(cd $$m && $(GO) test -race -count=1 -timeout 20m ./...) || status=1; \
 	done; \
 	echo "== deploy/deploytest"; \
-	(cd deploy/deploytest && GOWORK=off $(GO) test -count=1 -timeout 10m ./...) || status=1; \
+	(cd deploy/deploytest && GOWORK=off $(GO) test -race -count=1 -timeout 10m ./...) || status=1; \
 	exit $$status
 
 ## bench: benchmarks; figures go to docs/benchmarks.md
@@ -56,7 +64,7 @@ smoke: deps
 ## test-faults: ClickHouse outage and table error, NATS restart, ingest killed
 ## five times, evaluator restart (also part of make test)
 test-faults: deps
-	$(GO) test -count=1 -run '^TestFault' ./services/ingest/service/ ./services/evaluator/service/
+	$(GO) test -race -count=1 -run '^TestFault' ./services/ingest/service/ ./services/evaluator/service/
 
 ## soak: SOAK_DURATION (default 10m) at 5,000 events/s with 1 % invalid; RSS and counts
 SOAK_DURATION ?= 10m

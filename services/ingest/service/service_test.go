@@ -22,10 +22,9 @@ import (
 
 // env is one ingest service running against real NATS and ClickHouse.
 type env struct {
-	js   jetstream.JetStream
-	ch   *chconn.Conn
-	cfg  config.Config
-	http string
+	js  jetstream.JetStream
+	ch  *chconn.Conn
+	cfg config.Config
 }
 
 func start(t *testing.T) *env {
