@@ -315,3 +315,14 @@ func runOnce(t *testing.T, ns *server.Server, file string) error {
 	defer cancel()
 	return service.Run(ctx, cfg, testLog{t}, nil)
 }
+
+// get returns the status of GET path.
+func (e *env) get(t testing.TB, path string) int {
+	t.Helper()
+	r, err := http.Get(e.url + path)
+	if err != nil {
+		return 0
+	}
+	r.Body.Close()
+	return r.StatusCode
+}
