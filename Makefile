@@ -1,7 +1,7 @@
 # Assoliment: the two set-up commands are `make run` and `make test`.
 SHELL := /bin/bash
 GO ?= go
-BINARIES := ingest evaluator simulator kpictl
+BINARIES := ingest evaluator gateway simulator kpictl
 MODULES := $(shell $(GO) list -m -f '{{.Dir}}' 2>/dev/null)
 
 .PHONY: all build run test test-go vet lint bench fuzz smoke soak test-faults deps clickhouse clickhouse-stop clean
@@ -16,7 +16,7 @@ build:
 		if [ -d services/$$b/cmd/$$b ]; then (cd services/$$b && $(GO) build -o ../../bin/$$b ./cmd/$$b) || exit 1; fi; \
 	done
 
-## run: the platform with demo data (ClickHouse, embedded NATS, ingest, evaluator, simulator)
+## run: the platform with demo data (ClickHouse, embedded NATS, ingest, evaluator, gateway, simulator)
 run: build
 	scripts/run.sh
 
