@@ -2,7 +2,9 @@ package natsauth
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -118,18 +120,22 @@ func mqttPassword(seedDir, account string) (string, error) {
 	if len(password) < 16 {
 		return "", fmt.Errorf("mqtt password %s: shorter than 16 characters; delete the file to have a new one generated", path)
 	}
+	// The hash file holds the SHA-256 of the password it was made from, so
+	// that it is reused, without bcrypt's deliberate cost, while the
+	// password stays the same.
+	sum := sha256.Sum256([]byte(password))
+	fingerprint := "sha256:" + hex.EncodeToString(sum[:])
 	hashPath := mqttHashFile(seedDir, account)
 	if h, err := os.ReadFile(hashPath); err == nil {
-		hash := strings.TrimSpace(string(h))
-		if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil {
+		if fp, hash, ok := strings.Cut(strings.TrimSpace(string(h)), "\n"); ok && fp == fingerprint && strings.HasPrefix(hash, "$2") {
 			return hash, nil
 		}
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), 11)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
 	if err != nil {
 		return "", fmt.Errorf("hash mqtt password of %s: %w", account, err)
 	}
-	if err := os.WriteFile(hashPath, append(hash, '\n'), 0o600); err != nil {
+	if err := os.WriteFile(hashPath, []byte(fingerprint+"\n"+string(hash)+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("write mqtt password hash: %w", err)
 	}
 	return string(hash), nil

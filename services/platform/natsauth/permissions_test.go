@@ -5,14 +5,18 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/assoliment/assoliment/services/platform/natsauth/natsauthtest"
+	"github.com/assoliment/assoliment/services/platform/testenv"
 )
 
 // client is one user's connection, with the errors the server reports to it.
@@ -153,7 +157,7 @@ func TestPermissions(t *testing.T) {
 			"$JS.API.CONSUMER.CREATE.SMARTCITY.spy",
 			"$JS.API.DIRECT.GET.SMARTCITY",
 			"$JS.API.STREAM.INFO.SMARTCITY_DLQ_provider-fcc-medi-ambient", // its dead letters only under the prefix
-			"$JS.SMARTCITY.API.DIRECT.GET.SMARTCITY_DLQ",                    // not the platform's dead-letter stream
+			"$JS.SMARTCITY.API.DIRECT.GET.SMARTCITY_DLQ",                  // not the platform's dead-letter stream
 			"$JS.SMARTCITY.API.DIRECT.GET.SMARTCITY_DLQ_provider-aigues-de-sabadell",
 			"$JS.SMARTCITY.API.CONSUMER.CREATE.SMARTCITY_DLQ_provider-fcc-medi-ambient",
 			"$JS.ACK.SMARTCITY.ingest.1.1.1.1.1.0",
@@ -239,8 +243,16 @@ func TestPermissions(t *testing.T) {
 			t.Fatalf("want an authorization error, got %v", err)
 		}
 		// A key the server does not know.
-		other := natsauthtest.Start(t, false)
-		stranger, err := nats.NkeyOptionFromSeed(other.Seed(t, "operator"))
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			t.Fatal(err)
+		}
+		strangerSeed, _ := kp.Seed()
+		strangerFile := filepath.Join(t.TempDir(), "stranger.nk")
+		if err := os.WriteFile(strangerFile, strangerSeed, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		stranger, err := nats.NkeyOptionFromSeed(strangerFile)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -271,7 +283,8 @@ func TestPermissions(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A server certificate from an unknown authority is refused by the client.
-		if nc, err := nats.Connect(s.ClientURL(), seed, nats.RootCAs(other.Certs.CA), nats.MaxReconnects(0)); err == nil {
+		otherCA := testenv.Certs(t, t.TempDir()).CA
+		if nc, err := nats.Connect(s.ClientURL(), seed, nats.RootCAs(otherCA), nats.MaxReconnects(0)); err == nil {
 			nc.Close()
 			t.Fatal("a server certificate from another authority must be refused")
 		}

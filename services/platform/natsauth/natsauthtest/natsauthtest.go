@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,6 +59,18 @@ func Start(t testing.TB, verifyClients bool) *Secure {
 		t.Fatal(err)
 	}
 	s := &Secure{Certs: testenv.Certs(t, dir), SeedDir: filepath.Join(dir, "seeds"), Users: map[string]natsauth.User{}, VerifyClients: verifyClients}
+	if err := os.MkdirAll(s.SeedDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	passwords, err := mqttSecrets(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range passwords {
+		if err := os.WriteFile(filepath.Join(s.SeedDir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	plan, err := natsauth.Generate(spec, filepath.Join(dir, "accounts.conf"), s.SeedDir)
 	if err != nil {
 		t.Fatal(err)
@@ -115,6 +128,42 @@ func (s *Secure) MQTTPassword(t testing.TB, account string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// The MQTT password files of the shipped spec are made once per test
+// process: bcrypt is slow on purpose (seconds under the race detector),
+// and each server needs fresh NKEYs but not fresh passwords.
+var (
+	mqttOnce  sync.Once
+	mqttFiles map[string][]byte // file name → content
+	mqttErr   error
+)
+
+func mqttSecrets(spec natsauth.Spec) (map[string][]byte, error) {
+	mqttOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "natsauthtest-")
+		if err != nil {
+			mqttErr = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		if _, mqttErr = natsauth.Generate(spec, filepath.Join(dir, "accounts.conf"), filepath.Join(dir, "seeds")); mqttErr != nil {
+			return
+		}
+		files, err := filepath.Glob(filepath.Join(dir, "seeds", "*.mqtt*"))
+		if err != nil {
+			mqttErr = err
+			return
+		}
+		mqttFiles = map[string][]byte{}
+		for _, f := range files {
+			if mqttFiles[filepath.Base(f)], err = os.ReadFile(f); err != nil {
+				mqttErr = err
+				return
+			}
+		}
+	})
+	return mqttFiles, mqttErr
 }
 
 // Seed is the seed file of the named user.
