@@ -198,3 +198,38 @@ func TestTwoReplicas(t *testing.T) {
 	}
 	assertExactlyOnce(t, ch, n)
 }
+
+// TestFaultStoppedDuringFlushes stops the ingest process with SIGTERM 50
+// times under a steady load, each time while it is storing: every stop ends
+// with exit status 0 (no panic, no error on the way out), and each identity
+// is stored exactly once.
+func TestFaultStoppedDuringFlushes(t *testing.T) {
+	bin := buildIngest(t)
+	ns := testenv.NATS(t)
+	ch := testenv.ClickHouse(t)
+	js := mustJS(t, testenv.Connect(t, ns))
+	createStream(t, js)
+	t.Cleanup(func() { dumpState(t, js) })
+
+	sp := publishSteady(t, js, 3000)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
+	rows := func() uint64 { // 0 until the ingest has created the table
+		var n uint64
+		_ = ch.QueryRow(context.Background(), "SELECT count() FROM `"+ch.Database+"`.measurements").Scan(&n)
+		return n
+	}
+	for stop := 0; stop < 50; stop++ {
+		p := startIngest(t, bin, ns.ClientURL(), ch, "--batch-size", "200", "--flush-interval", "20ms")
+		before := rows()
+		testenv.Eventually(t, "the ingest storing", 30*time.Second, func() bool { return rows() > before })
+		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+		p.stop(t)
+		if t.Failed() {
+			t.Fatalf("stop %d failed", stop+1)
+		}
+	}
+	n := sp.stop(t)
+	startIngest(t, bin, ns.ClientURL(), ch)
+	assertExactlyOnce(t, ch, n)
+	t.Logf("%d events, 50 stops with exit status 0", n)
+}
