@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the platform locally with demo data: ClickHouse (installed from the OS
 # packages when missing), NATS with JetStream (embedded, data in .data/nats),
-# the ingest service, the evaluator and the simulator. Ctrl-C stops it all.
+# the ingest service, the evaluator, the HTTP gateway (with a demo token) and
+# the simulator. Ctrl-C stops it all.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -48,6 +49,24 @@ if [ -x bin/evaluator ]; then
 	start evaluator bin/evaluator --criteria-file deploy/evaluator/criteria.yaml
 	wait_port 8080
 fi
+if [ -x bin/gateway ]; then
+	# A fresh demo token at every start, for the simulator's waste
+	# contractor in Sabadell; the tokens file holds only its hash.
+	mkdir -p .data/gateway
+	token="asl_demo_$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
+	(umask 077 && printf '%s\n' "$token" >.data/gateway/demo.token)
+	cat >.data/gateway/tokens.yaml <<YAML
+tokens:
+  - publisher: fcc-medi-ambient
+    municipalities: [sabadell]
+    sha256: $(printf '%s' "$token" | sha256sum | cut -d' ' -f1)
+YAML
+	cat >.data/gateway/demo-event.json <<JSON
+{"specversion":"1.0","id":"demo-$(date -u +%Y%m%dT%H%M%S)","source":"urn:provider:fcc-medi-ambient","type":"cat.smartcity.kpi.measured.v1","time":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","municipality":"sabadell","publisher":"fcc-medi-ambient","data":{"service":"waste-collection","kpi":"containers-emptied-on-time","value":0.99}}
+JSON
+	start gateway bin/gateway --tokens-file .data/gateway/tokens.yaml
+	wait_port 8082
+fi
 if [ -x bin/simulator ]; then
 	start simulator bin/simulator
 fi
@@ -59,10 +78,12 @@ Assoliment is running:
   ClickHouse         127.0.0.1:9000 (native)        database smartcity
   ingest             http://127.0.0.1:8081/metrics  /healthz /readyz
   evaluator          http://127.0.0.1:8080/api/v1/municipalities  /metrics
+  gateway            http://127.0.0.1:8082/api/v1/events  demo token in .data/gateway/demo.token
   logs               .data/logs/
 
 Try: curl -s http://127.0.0.1:8080/api/v1/municipalities
      bin/kpictl assessment sabadell
+     curl -sS -H "Authorization: Bearer \$(cat .data/gateway/demo.token)" -H "Content-Type: application/cloudevents+json" --data-binary @.data/gateway/demo-event.json http://127.0.0.1:8082/api/v1/events
 Press Ctrl-C to stop.
 MSG
 wait -n "${pids[@]}" || true
