@@ -15,13 +15,13 @@ import (
 func Evaluate(cfg Config, in Input) Assessment {
 	f := newFacts(cfg, in)
 	a := Assessment{
-		Municipality: in.Municipality,
-		At:           in.At,
-		Window:       cfg.Window,
-		Criteria:     make([]Criterion, 0, len(rules)),
-		Missing:      []Criterion{},
-		SLAs:         f.slaResults(),
-		Services:     f.serviceResults(),
+		Municipality:  in.Municipality,
+		At:            in.At,
+		WindowSeconds: int64(cfg.Window / time.Second),
+		Criteria:      make([]Criterion, 0, len(rules)),
+		Missing:       []Criterion{},
+		SLAs:          f.slaResults(),
+		Services:      f.serviceResults(),
 	}
 	failed := MaxLevel + 1 // lowest level with a failing criterion
 	for _, r := range rules {
