@@ -16,7 +16,9 @@ type Config struct {
 	HTTPAddr     string
 	Interval     time.Duration
 	CriteriaFile string
-	LogLevel     string
+	// MaxOnDemand is how many ?at= evaluations may run at once.
+	MaxOnDemand int
+	LogLevel    string
 }
 
 // Parse reads args and the environment (getenv); every problem is listed.
@@ -27,6 +29,8 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	s.String(&c.HTTPAddr, "http-addr", "HTTP_ADDR", "127.0.0.1:8080", "address of the API, /metrics, /healthz and /readyz", config.HostPort)
 	s.Duration(&c.Interval, "evaluation-interval", "EVALUATION_INTERVAL", "30s", "time between evaluations", time.Second, 24*time.Hour)
 	s.String(&c.CriteriaFile, "criteria-file", "CRITERIA_FILE", "", "YAML file of thresholds and windows (built-in defaults when empty)", nil)
+	s.Int(&c.MaxOnDemand, "max-on-demand-evaluations", "MAX_ON_DEMAND_EVALUATIONS", 2,
+		"?at= evaluations running at once; more are answered 429 with Retry-After", 1, 64)
 	s.String(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error", logging.CheckLevel)
 	if err := s.Parse(args); err != nil {
 		return c, err

@@ -69,7 +69,7 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	reg.MustRegister(collector.New(eng), evals.Duration, evals.Errors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
-	api.Routes(mux, eng, log)
+	api.Routes(mux, eng, api.Options{MaxOnDemand: cfg.MaxOnDemand}, log)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {

@@ -1,15 +1,18 @@
 // Package api serves the evaluator's read-only JSON API from the latest
-// snapshot; ?at= evaluates on demand.
+// snapshot; ?at= evaluates on demand, a bounded number at a time.
 package api
 
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/assoliment/assoliment/services/contract"
+	"github.com/assoliment/assoliment/services/evaluator/apiv1"
 	"github.com/assoliment/assoliment/services/evaluator/internal/engine"
 	"github.com/assoliment/assoliment/services/evaluator/internal/maturity"
 )
@@ -20,52 +23,73 @@ type Evaluator interface {
 	EvaluateOne(ctx context.Context, at time.Time, municipality string) (*maturity.Assessment, bool, error)
 }
 
-// Summary is one municipality in the list.
-type Summary struct {
-	Municipality string    `json:"municipality"`
-	Level        int       `json:"level"`
-	LevelName    string    `json:"level_name"`
-	EvaluatedAt  time.Time `json:"evaluated_at"`
+// Options bound the on-demand evaluations.
+type Options struct {
+	// MaxOnDemand is how many ?at= evaluations may run at once; a request
+	// beyond it gets 429 at once. At least 1.
+	MaxOnDemand int
+	// Now is the clock that bounds ?at= (time.Now when nil).
+	Now func() time.Time
 }
 
-// List is the answer of GET /api/v1/municipalities.
-type List struct {
-	EvaluatedAt    time.Time `json:"evaluated_at"`
-	Municipalities []Summary `json:"municipalities"`
-}
+// RetryAfter is what a 429 answer asks the client to wait: about the time
+// of one on-demand evaluation.
+const RetryAfter = 5 * time.Second
+
+// OnDemandTimeout bounds one ?at= evaluation.
+const OnDemandTimeout = 60 * time.Second
 
 // Routes registers the API on mux.
-func Routes(mux *http.ServeMux, ev Evaluator, log *slog.Logger) {
-	mux.HandleFunc("GET /api/v1/municipalities", func(w http.ResponseWriter, r *http.Request) {
+func Routes(mux *http.ServeMux, ev Evaluator, o Options, log *slog.Logger) {
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	slots := make(chan struct{}, max(o.MaxOnDemand, 1))
+	mux.HandleFunc("GET "+apiv1.MunicipalitiesPath, func(w http.ResponseWriter, r *http.Request) {
 		s := ev.Latest()
 		if s == nil {
 			writeError(w, http.StatusServiceUnavailable, "no evaluation has completed yet; try again in a few seconds")
 			return
 		}
-		out := List{EvaluatedAt: s.At, Municipalities: []Summary{}}
+		out := apiv1.List{EvaluatedAt: s.At, Municipalities: []apiv1.Summary{}}
 		for _, m := range s.Names() {
 			a := &s.Results[m].Assessment
-			out.Municipalities = append(out.Municipalities, Summary{m, a.Level, a.LevelName, s.At})
+			out.Municipalities = append(out.Municipalities, apiv1.Summary{Municipality: m, Level: a.Level, LevelName: a.LevelName, EvaluatedAt: s.At})
 		}
 		writeJSON(w, http.StatusOK, out)
 	})
-	mux.HandleFunc("GET /api/v1/municipalities/{municipality}/assessment", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+apiv1.MunicipalitiesPath+"/{municipality}/assessment", func(w http.ResponseWriter, r *http.Request) {
 		m := r.PathValue("municipality")
 		if !contract.ValidSlug(m) {
 			writeError(w, http.StatusBadRequest, "municipality must match ^[a-z0-9][a-z0-9-]{0,62}$")
 			return
 		}
-		if q := r.URL.Query().Get("at"); q != "" || r.URL.Query().Has("at") {
-			at, err := time.Parse(time.RFC3339Nano, q)
+		if q := r.URL.Query(); q.Has("at") {
+			at, err := time.Parse(time.RFC3339Nano, q.Get("at"))
 			if err != nil {
 				writeError(w, http.StatusBadRequest, "at must be an RFC 3339 timestamp such as 2026-11-20T12:00:00Z")
 				return
 			}
-			ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
+			latest := now().Add(apiv1.MaxAhead)
+			if at.Before(apiv1.EarliestAt) || at.After(latest) {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("at must be between %s and %s (one day after the evaluator's clock)",
+					apiv1.EarliestAt.Format(time.RFC3339), latest.UTC().Truncate(time.Second).Format(time.RFC3339)))
+				return
+			}
+			select {
+			case slots <- struct{}{}:
+				defer func() { <-slots }()
+			default:
+				w.Header().Set("Retry-After", strconv.Itoa(int(RetryAfter/time.Second)))
+				writeError(w, http.StatusTooManyRequests, fmt.Sprintf("%d on-demand evaluations are running already; try again later", cap(slots)))
+				return
+			}
+			ctx, cancel := context.WithTimeout(r.Context(), OnDemandTimeout)
 			defer cancel()
 			a, ok, err := ev.EvaluateOne(ctx, at.UTC(), m)
 			if err != nil {
-				log.Error("on-demand evaluation", "municipality", m, "at", q, "err", err)
+				log.Error("on-demand evaluation", "municipality", m, "at", at, "err", err)
 				writeError(w, http.StatusServiceUnavailable, "evaluation failed; see the evaluator's log")
 				return
 			}
@@ -89,7 +113,7 @@ func Routes(mux *http.ServeMux, ev Evaluator, log *slog.Logger) {
 		writeJSON(w, http.StatusOK, &res.Assessment)
 	})
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint; see /api/v1/municipalities")
+		writeError(w, http.StatusNotFound, "no such endpoint; see "+apiv1.MunicipalitiesPath)
 	})
 }
 
@@ -107,6 +131,6 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 func writeError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	b, _ := json.Marshal(map[string]string{"error": msg})
+	b, _ := json.Marshal(apiv1.Error{Error: msg})
 	_, _ = w.Write(append(b, '\n'))
 }
