@@ -3,6 +3,7 @@
 # Images for the Assoliment services, one target per binary:
 #   docker build --target ingest    -t assoliment/ingest .
 #   docker build --target evaluator -t assoliment/evaluator .
+#   docker build --target gateway   -t assoliment/gateway .
 #   docker build --target simulator -t assoliment/simulator .
 #   docker build --target kpictl    -t assoliment/kpictl .   (also the default)
 # Binaries are static (CGO_ENABLED=0) and built in workspace mode from go.work.
@@ -28,6 +29,11 @@ FROM source AS build-evaluator
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     go build -ldflags="-s -w" -o /out/evaluator ./services/evaluator/cmd/evaluator
+
+FROM source AS build-gateway
+RUN --mount=type=cache,target=/go/pkg/mod \
+    --mount=type=cache,target=/root/.cache/go-build \
+    go build -ldflags="-s -w" -o /out/gateway ./services/gateway/cmd/gateway
 
 FROM source AS build-simulator
 RUN --mount=type=cache,target=/go/pkg/mod \
@@ -55,6 +61,11 @@ FROM runtime AS evaluator
 COPY --from=build-evaluator /out/evaluator /usr/local/bin/evaluator
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/evaluator"]
+
+FROM runtime AS gateway
+COPY --from=build-gateway /out/gateway /usr/local/bin/gateway
+EXPOSE 8082
+ENTRYPOINT ["/usr/local/bin/gateway"]
 
 FROM runtime AS simulator
 COPY --from=build-simulator /out/simulator /usr/local/bin/simulator

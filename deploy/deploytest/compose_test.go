@@ -18,6 +18,7 @@ var serviceEnv = map[string][]string{
 	"ingest-2": {"NATS_URL", "CLICKHOUSE_ADDR", "CLICKHOUSE_DATABASE", "CLICKHOUSE_USER", "CLICKHOUSE_PASSWORD", "HTTP_ADDR"},
 	"evaluator": {"NATS_URL", "CLICKHOUSE_ADDR", "CLICKHOUSE_DATABASE", "CLICKHOUSE_USER", "CLICKHOUSE_PASSWORD", "HTTP_ADDR",
 		"EVALUATION_INTERVAL", "CRITERIA_FILE"},
+	"gateway":   {"NATS_URL", "HTTP_ADDR", "GATEWAY_TOKENS_FILE"},
 	"simulator": {"NATS_URL", "SIMULATOR_SEED"},
 }
 
@@ -27,6 +28,7 @@ var serviceHTTPAddr = map[string]string{
 	"ingest-1":  "0.0.0.0:8081",
 	"ingest-2":  "0.0.0.0:8081",
 	"evaluator": "0.0.0.0:8080",
+	"gateway":   "0.0.0.0:8082",
 }
 
 // loadCompose loads docker-compose.yml as docker compose would, with only the
@@ -53,7 +55,7 @@ func loadCompose(t *testing.T) *types.Project {
 
 func TestComposeParses(t *testing.T) {
 	project := loadCompose(t)
-	want := []string{"nats", "clickhouse", "ingest-1", "ingest-2", "evaluator", "simulator", "prometheus", "grafana"}
+	want := []string{"nats", "clickhouse", "ingest-1", "ingest-2", "evaluator", "gateway", "simulator", "prometheus", "grafana"}
 	for _, name := range want {
 		if _, ok := project.Services[name]; !ok {
 			t.Errorf("service %q is missing", name)
@@ -105,7 +107,7 @@ func TestComposeNamedVolumesDeclared(t *testing.T) {
 func TestComposeBuildContextsExist(t *testing.T) {
 	project := loadCompose(t)
 	targets := map[string]string{
-		"ingest-1": "ingest", "ingest-2": "ingest", "evaluator": "evaluator", "simulator": "simulator",
+		"ingest-1": "ingest", "ingest-2": "ingest", "evaluator": "evaluator", "gateway": "gateway", "simulator": "simulator",
 	}
 	for name, target := range targets {
 		svc, ok := project.Services[name]
@@ -223,6 +225,27 @@ func TestComposeCriteriaFileMounted(t *testing.T) {
 		}
 	}
 	t.Errorf("CRITERIA_FILE %q is not a mount target of the evaluator", path)
+}
+
+// TestComposeTokensFileMounted checks that the gateway's GATEWAY_TOKENS_FILE
+// is deploy/gateway/tokens.yaml, mounted with its folder so that a save by
+// rename reaches the container.
+func TestComposeTokensFileMounted(t *testing.T) {
+	project := loadCompose(t)
+	svc := project.Services["gateway"]
+	path := deref(svc.Environment["GATEWAY_TOKENS_FILE"])
+	for _, v := range svc.Volumes {
+		if v.Target == filepath.Dir(path) {
+			if want := repoPath(t, "deploy", "gateway"); v.Source != want {
+				t.Errorf("the folder of GATEWAY_TOKENS_FILE is mounted from %s, want %s", v.Source, rel(t, want))
+			}
+			if _, err := os.Stat(filepath.Join(v.Source, filepath.Base(path))); err != nil {
+				t.Errorf("GATEWAY_TOKENS_FILE: %v", err)
+			}
+			return
+		}
+	}
+	t.Errorf("the folder of GATEWAY_TOKENS_FILE %q is not a mount target of the gateway", path)
 }
 
 // TestComposeScrapeTargetsMatchServices checks that every Prometheus target
