@@ -22,6 +22,7 @@ import (
 
 // env is one ingest service running against real NATS and ClickHouse.
 type env struct {
+	nc  *nats.Conn
 	js  jetstream.JetStream
 	ch  *chconn.Conn
 	cfg config.Config
@@ -39,7 +40,8 @@ func start(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{ch: ch, cfg: cfg, js: mustJS(t, testenv.Connect(t, ns))}
+	nc := testenv.Connect(t, ns)
+	e := &env{ch: ch, cfg: cfg, nc: nc, js: mustJS(t, nc)}
 	runService(t, cfg)
 	return e
 }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -314,7 +315,7 @@ func (p *Pipeline) read(iter Iterator, in chan<- item) error {
 			it.seq, it.at = md.Sequence.Stream, md.Timestamp
 		}
 		rules.Now = it.at
-		it.ev, it.rej = contract.Decode(msg.Subject(), msg.Data(), rules)
+		it.ev, it.rej = contract.DecodeMessage(msg.Subject(), msg.Headers(), msg.Data(), rules)
 		in <- it
 	}
 }
@@ -417,7 +418,7 @@ func (p *Pipeline) flush(ctx context.Context, batch []item) {
 		it := &batch[i]
 		switch {
 		case it.rej != nil:
-			p.m.Events.WithLabelValues(typeLabel(it.msg.Data()), metrics.Rejected).Inc()
+			p.m.Events.WithLabelValues(typeLabel(it.msg), metrics.Rejected).Inc()
 			p.m.Rejections.WithLabelValues(string(it.rej.Reason)).Inc()
 		case first[identity(it.ev)] == i && sent[it.seq]:
 			p.m.Events.WithLabelValues(it.ev.Type, metrics.Stored).Inc()
@@ -639,10 +640,17 @@ func permanent(err error) bool {
 }
 
 // typeLabel is the CloudEvents type of a rejected message when it names a
-// known one, else "unknown" (keeps label values bounded).
-func typeLabel(b []byte) string {
+// known one (in its ce-type header or its body), else "unknown": label
+// values stay bounded whatever a publisher sends.
+func typeLabel(m Msg) string {
+	var headerType []string
+	for k, v := range m.Headers() {
+		if strings.EqualFold(k, contract.AttributeHeaderPrefix+"type") {
+			headerType = v
+		}
+	}
 	for _, t := range contract.Types {
-		if bytes.Contains(b, []byte(`"`+t+`"`)) {
+		if slices.Contains(headerType, t) || bytes.Contains(m.Data(), []byte(`"`+t+`"`)) {
 			return t
 		}
 	}
