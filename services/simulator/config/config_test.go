@@ -1,7 +1,8 @@
 package config
 
 import (
-	"errors"
+	"bytes"
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -14,35 +15,57 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.NATSURL != "nats://127.0.0.1:4222" || c.Mode != ModeRun || c.Seed != 1 || c.Backfill != 60*24*time.Hour ||
-		c.Speed != 1 || c.MaxInFlight != 1024 || !c.Start.IsZero() || c.Stream != "SMARTCITY" {
+	if c.NATS.URL != "nats://127.0.0.1:4222" || c.Mode != ModeRun || c.Seed != 1 || c.Backfill != 60*24*time.Hour ||
+		c.Speed != 1 || c.MaxInFlight != 1024 || !c.Start.IsZero() || c.Stream != "SMARTCITY" || c.Municipalities != 10 {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
 
 func TestFlagOverEnvOverDefault(t *testing.T) {
-	c, err := Parse([]string{"--seed", "9", "--backfill=1440h"},
-		env(map[string]string{"SIMULATOR_SEED": "5", "SIMULATOR_BACKFILL": "10d", "NATS_URL": "nats://broker:4222",
-			"SIMULATOR_START": "2026-11-20T12:00:00+01:00"}))
+	c, err := Parse([]string{"--seed", "9", "--backfill=1440h", "--creds", "/s/operator.nk"},
+		env(map[string]string{"SIMULATOR_SEED": "5", "SIMULATOR_BACKFILL": "10d", "NATS_URL": "tls://broker:4222",
+			"SIMULATOR_START": "2026-11-20T12:00:00+01:00", "NATS_CREDS": "/env.nk", "NATS_TLS_CA": "/ca.pem", "NATS_INBOX_PREFIX": "_INBOX.sim"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Seed != 9 || c.Backfill != 60*24*time.Hour || c.NATSURL != "nats://broker:4222" ||
+	if c.Seed != 9 || c.Backfill != 60*24*time.Hour || c.NATS.URL != "tls://broker:4222" || c.NATS.Creds != "/s/operator.nk" ||
+		c.NATS.TLS.CAFile != "/ca.pem" || c.NATS.InboxPrefix != "_INBOX.sim" ||
 		!c.Start.Equal(time.Date(2026, 11, 20, 11, 0, 0, 0, time.UTC)) {
 		t.Fatalf("%+v", c)
 	}
 }
 
-func TestEveryProblemListed(t *testing.T) {
-	_, err := Parse([]string{"--mode", "load", "--speed", "0", "--invalid-share", "1.5"},
-		env(map[string]string{"SIMULATOR_SEED": "one", "SIMULATOR_BACKFILL": "500d", "NATS_URL": "http://x", "SIMULATOR_START": "yesterday"}))
-	if err == nil {
-		t.Fatal("accepted")
-	}
-	for _, want := range []string{"--speed", "SIMULATOR_SPEED", "--invalid-share", "SIMULATOR_SEED", "whole number",
-		"SIMULATOR_BACKFILL", "390d", "NATS_URL", "SIMULATOR_START", "RFC 3339", "--count", "--duration"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error does not mention %q:\n%v", want, err)
+// Each bad setting is refused naming its flag or variable and the form.
+func TestErrorsNameTheSettingAndTheForm(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		want []string
+	}{
+		{[]string{"--speed", "0"}, nil, []string{"speed", "from 1 to 100000"}},
+		{[]string{"--invalid-share", "1.5"}, nil, []string{"invalid-share", "from 0 to 1"}},
+		{nil, map[string]string{"SIMULATOR_SEED": "one"}, []string{"SIMULATOR_SEED", "whole number"}},
+		{nil, map[string]string{"SIMULATOR_BACKFILL": "500d"}, []string{"SIMULATOR_BACKFILL", "390d"}},
+		{nil, map[string]string{"SIMULATOR_BACKFILL": "213504d"}, []string{"SIMULATOR_BACKFILL", "390d"}},
+		{nil, map[string]string{"NATS_URL": "http://x"}, []string{"NATS_URL", "nats://host:port"}},
+		{nil, map[string]string{"SIMULATOR_START": "yesterday"}, []string{"SIMULATOR_START", "RFC 3339"}},
+		{[]string{"--mode", "fast"}, nil, []string{"mode", "run, backfill, load"}},
+		{[]string{"--log-level", "loud"}, nil, []string{"log-level", "debug, info, warn or error"}},
+		{[]string{"--mode", "load"}, nil, []string{"--count", "SIMULATOR_DURATION"}},
+		{[]string{"--count", "-1"}, nil, []string{"count", "0 for no limit"}},
+		{[]string{"--stream", "A.B"}, nil, []string{"stream", "letters, digits"}},
+		{[]string{"extra"}, nil, []string{"no arguments", "extra"}},
+		{[]string{"--frobnicate"}, nil, []string{"frobnicate"}},
+	} {
+		_, err := Parse(c.args, env(c.env))
+		if err == nil {
+			t.Errorf("%q %v accepted", c.args, c.env)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%q %v: %q does not mention %q", c.args, c.env, err, w)
+			}
 		}
 	}
 }
@@ -58,23 +81,16 @@ func TestLoadMode(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	if _, err := Parse([]string{"--help"}, env(nil)); !errors.Is(err, ErrHelp) {
-		t.Fatalf("got %v", err)
+	ran := false
+	cmd := Command(env(nil), func(context.Context, Config) error { ran = true; return nil })
+	var out bytes.Buffer
+	cmd.Writer = &out
+	if err := cmd.Run(context.Background(), []string{"simulator", "--help"}); err != nil || ran {
+		t.Fatalf("help: %v, ran %v", err, ran)
 	}
-	if u := Usage(); !strings.Contains(u, "SIMULATOR_BACKFILL") || !strings.Contains(u, "Examples") {
-		t.Fatal(u)
-	}
-}
-
-func TestParseDuration(t *testing.T) {
-	for in, want := range map[string]time.Duration{"60d": 60 * 24 * time.Hour, "1440h": 1440 * time.Hour, "1d12h": 36 * time.Hour, "0": 0, "90s": 90 * time.Second} {
-		if got, err := ParseDuration(in); err != nil || got != want {
-			t.Errorf("%s: %v %v", in, got, err)
-		}
-	}
-	for _, in := range []string{"", "d", "-1d", "x", "5 days"} {
-		if _, err := ParseDuration(in); err == nil {
-			t.Errorf("%q accepted", in)
+	for _, w := range []string{"SIMULATOR_BACKFILL", "Examples", "$NATS_CREDS", "$NATS_TLS_CA", "$NATS_INBOX_PREFIX", "operator"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("help lacks %q:\n%s", w, out.String())
 		}
 	}
 }

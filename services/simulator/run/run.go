@@ -11,31 +11,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/assoliment/assoliment/services/contract"
 	"github.com/assoliment/assoliment/services/simulator/sim"
 )
-
-// Connect opens a NATS connection (with a credentials file when creds is not
-// empty) and a JetStream context on it.
-func Connect(url, creds, name string) (*nats.Conn, jetstream.JetStream, error) {
-	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1)}
-	if creds != "" {
-		opts = append(opts, nats.UserCredentials(creds))
-	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, nil, fmt.Errorf("JetStream: %w", err)
-	}
-	return nc, js, nil
-}
 
 // StreamConfig is the main stream as the ingest service creates it.
 func StreamConfig(name string) jetstream.StreamConfig { return contract.StreamConfig(name) }

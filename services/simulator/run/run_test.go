@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/assoliment/assoliment/services/contract"
+	"github.com/assoliment/assoliment/services/platform/testenv"
 	"github.com/assoliment/assoliment/services/simulator/sim"
 )
 
@@ -21,20 +21,10 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // with the main stream created.
 func startJS(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	js, err := jetstream.New(testenv.Connect(t, testenv.NATS(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(s.Shutdown)
-	nc, js, err := Connect(s.ClientURL(), "", "simulator-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
 	ctx := context.Background()
 	if err := EnsureStream(ctx, js, contract.Stream); err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,36 +13,47 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/assoliment/assoliment/services/simulator/config"
 	"github.com/assoliment/assoliment/services/simulator/run"
 	"github.com/assoliment/assoliment/services/simulator/sim"
 )
 
+// Exit statuses: 0 stopped or done, 1 failed while running, 2 bad
+// configuration.
 func main() {
-	cfg, err := config.Parse(os.Args[1:], os.Getenv)
-	if errors.Is(err, config.ErrHelp) {
-		fmt.Print(config.Usage())
-		return
-	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	failed := false
+	cmd := config.Command(os.Getenv, func(ctx context.Context, cfg config.Config) error {
+		log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+		if err := serve(ctx, cfg, log); err != nil {
+			log.Error("simulator failed", "error", err)
+			failed = true
+		}
+		return nil
+	})
+	err := cmd.Run(ctx, os.Args)
+	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintf(os.Stderr, "simulator: %v\nRun 'simulator --help' for the settings.\n", err)
 		os.Exit(2)
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := serve(ctx, cfg, log); err != nil {
-		log.Error("simulator failed", "error", err)
+	if failed {
 		os.Exit(1)
 	}
 }
 
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	nc, js, err := run.Connect(cfg.NATSURL, cfg.NATSCreds, "assoliment-simulator")
+	nc, err := cfg.NATS.Connect(ctx, "assoliment-simulator", 0, log)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("JetStream: %w", err)
+	}
 	if err := run.EnsureStream(ctx, js, cfg.Stream); err != nil {
 		return err
 	}
@@ -67,7 +77,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	log.Info("simulator starting", "mode", cfg.Mode, "seed", cfg.Seed, "start", start,
-		"history_from", g.HistoryStart(), "municipalities", len(g.Municipalities()), "nats_url", cfg.NATSURL)
+		"history_from", g.HistoryStart(), "municipalities", len(g.Municipalities()), "nats_url", cfg.NATS.URL)
 	n, err := run.Backfill(ctx, js, g, cfg.MaxInFlight, log)
 	if err != nil {
 		if ctx.Err() != nil {
