@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/assoliment/assoliment/services/contract"
+	"github.com/assoliment/assoliment/services/platform/testenv"
 )
 
 const now = "2026-11-20T12:00:00Z"
@@ -29,8 +30,14 @@ type result struct {
 
 func run(t *testing.T, getenv map[string]string, args ...string) result {
 	t.Helper()
+	return runStdin(t, getenv, "", args...)
+}
+
+func runStdin(t *testing.T, getenv map[string]string, stdin string, args ...string) result {
+	t.Helper()
 	var out, errb bytes.Buffer
-	code := Run(context.Background(), Env{Args: args, Getenv: func(k string) string { return getenv[k] }, Stdout: &out, Stderr: &errb})
+	code := Run(context.Background(), Env{Args: args, Getenv: func(k string) string { return getenv[k] },
+		Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb})
 	return result{code, out.String(), errb.String()}
 }
 
@@ -53,7 +60,7 @@ func invalidFile(t *testing.T) string {
 func TestValidateReportsEachReasonWithItsLine(t *testing.T) {
 	p := invalidFile(t)
 	r := run(t, nil, "validate", "--now", now, p)
-	if r.code != ExitFailed {
+	if r.code != ExitInvalid || r.stderr != "" {
 		t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
 	}
 	want := map[contract.Reason]int{
@@ -63,8 +70,8 @@ func TestValidateReportsEachReasonWithItsLine(t *testing.T) {
 		contract.ReasonTooLate: 12, contract.ReasonTooLarge: 13,
 	}
 	out := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	if len(out) != len(want) {
-		t.Fatalf("%d reports, want %d:\n%s", len(out), len(want), r.stdout)
+	if len(out) != len(want)+1 || out[len(out)-1] != "12 events checked: 1 valid, 11 invalid" {
+		t.Fatalf("%d lines, want %d reports and the counts:\n%s", len(out), len(want), r.stdout)
 	}
 	for reason, line := range want {
 		prefix := fmt.Sprintf("%s:%d: %s: ", p, line, reason)
@@ -78,7 +85,7 @@ func TestValidateReportsEachReasonWithItsLine(t *testing.T) {
 	}
 	// A subject mismatch needs the subject the events travel on.
 	r = run(t, nil, "validate", "--now", now, "--subject", "smartcity.sabadell.council.measurement", "../testdata/examples.jsonl")
-	if r.code != ExitFailed || !strings.Contains(r.stdout, "examples.jsonl:3: subject_mismatch: ") {
+	if r.code != ExitInvalid || !strings.Contains(r.stdout, "examples.jsonl:3: subject_mismatch: ") {
 		t.Fatalf("subject mismatch: exit %d\n%s", r.code, r.stdout)
 	}
 	// Together the two runs cover every reason of the contract.
@@ -89,62 +96,96 @@ func TestValidateReportsEachReasonWithItsLine(t *testing.T) {
 	}
 }
 
-func TestValidateExamplesAndErrors(t *testing.T) {
+func TestValidateFormsAndStdin(t *testing.T) {
 	r := run(t, nil, "validate", "../testdata/examples.jsonl", "--now", now)
-	if r.code != ExitOK || r.stdout != "" || !strings.Contains(r.stderr, "6 events checked: 6 valid, 0 invalid") {
+	if r.code != ExitOK || r.stdout != "6 events checked: 6 valid, 0 invalid\n" || r.stderr != "" {
 		t.Fatalf("%+v", r)
 	}
-	r = run(t, nil, "validate", "../testdata/no-such-file.jsonl")
-	if r.code != ExitUsageIO || !strings.Contains(r.stderr, "no-such-file") {
+	// An unreadable file is a failure, reported on stderr; the others are
+	// still checked.
+	r = run(t, nil, "validate", "--now", now, "../testdata/no-such-file.jsonl", "../testdata/examples.jsonl")
+	if r.code != ExitFailed || !strings.Contains(r.stderr, "no-such-file") || !strings.Contains(r.stdout, "6 events checked") {
 		t.Fatalf("%+v", r)
-	}
-	if r := run(t, nil, "validate"); r.code != ExitUsageIO {
-		t.Fatalf("no files: %+v", r)
 	}
 	// One event pretty-printed over several lines, and a JSON array.
 	dir := t.TempDir()
-	b, _ := os.ReadFile("../testdata/examples.jsonl")
+	b, err := os.ReadFile("../testdata/examples.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
 	first := strings.SplitN(string(b), "\n", 2)[0]
 	var pretty bytes.Buffer
-	_ = json.Indent(&pretty, []byte(first), "", "  ")
-	_ = os.WriteFile(filepath.Join(dir, "one.json"), pretty.Bytes(), 0o644)
-	_ = os.WriteFile(filepath.Join(dir, "arr.json"), []byte("[\n"+strings.Join(strings.Split(strings.TrimSpace(string(b)), "\n"), ",\n")+"\n]"), 0o644)
+	if err := json.Indent(&pretty, []byte(first), "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "one.json"), pretty.String())
+	writeFile(t, filepath.Join(dir, "arr.json"), "[\n"+strings.Join(strings.Split(strings.TrimSpace(string(b)), "\n"), ",\n")+"\n]")
 	r = run(t, nil, "validate", "--now", now, filepath.Join(dir, "one.json"), filepath.Join(dir, "arr.json"))
-	if r.code != ExitOK || !strings.Contains(r.stderr, "7 events checked: 7 valid") {
+	if r.code != ExitOK || !strings.Contains(r.stdout, "7 events checked: 7 valid") {
+		t.Fatalf("%+v", r)
+	}
+	// Standard input, named stdin in reports.
+	r = runStdin(t, nil, string(b)+"{\"specversion\":\"1.0\"\n", "validate", "--now", now, "-")
+	if r.code != ExitInvalid || !strings.HasPrefix(r.stdout, "stdin:7: malformed_json: ") {
+		t.Fatalf("%+v", r)
+	}
+	if r := run(t, nil, "validate", "-", "-"); r.code != ExitUsage || !strings.Contains(r.stderr, "only once") {
+		t.Fatalf("stdin twice: %+v", r)
+	}
+}
+
+func TestValidateJSON(t *testing.T) {
+	r := run(t, nil, "validate", "--json", "--now", now, invalidFile(t))
+	var got struct {
+		Events, Valid, Invalid int
+		Rejections             []Rejection
+	}
+	if r.code != ExitInvalid || json.Unmarshal([]byte(r.stdout), &got) != nil {
+		t.Fatalf("%+v", r)
+	}
+	if got.Events != 12 || got.Valid != 1 || got.Invalid != 11 || len(got.Rejections) != 11 {
+		t.Fatalf("%+v", got)
+	}
+	nf := got.Rejections[7]
+	if nf.Line != 10 || nf.Reason != "non_finite_value" || nf.Subject != "smartcity.sabadell.fcc-medi-ambient.measurement" || nf.ID == "" || nf.Detail == "" {
+		t.Fatalf("rejection %+v", nf)
+	}
+	r = run(t, nil, "validate", "--json", "--now", now, "../testdata/examples.jsonl")
+	if r.code != ExitOK || !strings.Contains(r.stdout, `"rejections": []`) {
 		t.Fatalf("%+v", r)
 	}
 }
 
-func startNATS(t *testing.T) (string, jetstream.JetStream) {
+func writeFile(t *testing.T, path, content string) {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(s.Shutdown)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+}
+
+// startNATS runs an embedded JetStream server with the platform's main and
+// dead-letter streams.
+func startNATS(t *testing.T) (*server.Server, jetstream.JetStream) {
+	t.Helper()
+	s := testenv.NATS(t)
+	js := createStreams(t, testenv.Connect(t, s))
+	return s, js
+}
+
+func createStreams(t *testing.T, nc *nats.Conn) jetstream.JetStream {
+	t.Helper()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: contract.Stream, Subjects: []string{contract.StreamSubjects},
-		Storage: jetstream.FileStorage, Duplicates: 2 * time.Minute}); err != nil {
-		t.Fatal(err)
+	for _, sc := range []jetstream.StreamConfig{contract.ImportStreamConfig(), contract.StreamConfig(contract.Stream),
+		contract.DeadLetterStreamConfig(contract.DeadLetterStream)} {
+		if _, err := js.CreateStream(ctx, sc); err != nil {
+			t.Fatalf("stream %s: %v", sc.Name, err)
+		}
 	}
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: contract.DeadLetterStream,
-		Subjects: []string{contract.DeadLetterPrefix + ".>"}, Storage: jetstream.FileStorage}); err != nil {
-		t.Fatal(err)
-	}
-	return s.ClientURL(), js
+	return js
 }
 
 func streamMsgs(t *testing.T, js jetstream.JetStream, name string) []*jetstream.RawStreamMsg {
@@ -165,10 +206,10 @@ func streamMsgs(t *testing.T, js jetstream.JetStream, name string) []*jetstream.
 }
 
 func TestPublish(t *testing.T) {
-	url, js := startNATS(t)
-	env := map[string]string{"NATS_URL": url}
+	s, js := startNATS(t)
+	env := map[string]string{"NATS_URL": s.ClientURL()}
 	r := run(t, env, "publish", "--now", now, "../testdata/examples.jsonl")
-	if r.code != ExitOK || !strings.Contains(r.stdout, "6 events: 6 acked (0 duplicates dropped by the broker), 0 failed, 0 invalid") ||
+	if r.code != ExitOK || r.stdout != "6 events: 6 acked (0 duplicates dropped by the broker), 0 failed, 0 invalid\n" ||
 		!strings.Contains(r.stderr, "sent 6/6 events") {
 		t.Fatalf("%+v", r)
 	}
@@ -182,31 +223,81 @@ func TestPublish(t *testing.T) {
 			t.Fatalf("message on %s: %v", m.Subject, rej)
 		}
 	}
-	// Again: the broker drops the copies, and says so.
+	// Again: stored again (the broker's duplicate window is off; the
+	// platform deduplicates by identity).
 	r = run(t, env, "publish", "--now", now, "../testdata/examples.jsonl")
-	if r.code != ExitOK || !strings.Contains(r.stdout, "6 acked (6 duplicates") {
+	if r.code != ExitOK || !strings.Contains(r.stdout, "6 acked") {
 		t.Fatalf("%+v", r)
 	}
 	// Invalid events are reported and skipped...
 	p := invalidFile(t)
 	r = run(t, env, "publish", "--now", now, p)
-	if r.code != ExitFailed || !strings.Contains(r.stdout, "12 events: 1 acked") || !strings.Contains(r.stdout, "11 invalid (11 skipped") ||
-		!strings.Contains(r.stderr, ":13: too_large:") {
+	if r.code != ExitInvalid || !strings.Contains(r.stdout, "12 events: 1 acked") || !strings.Contains(r.stdout, "11 invalid (11 skipped") ||
+		!strings.Contains(r.stdout, ":13: too_large:") {
 		t.Fatalf("%+v", r)
 	}
-	if n := len(streamMsgs(t, js, contract.Stream)); n != 7 {
-		t.Fatalf("stream holds %d messages, want 7", n)
+	if n := len(streamMsgs(t, js, contract.Stream)); n != 13 {
+		t.Fatalf("stream holds %d messages, want 13", n)
 	}
 	// ...unless --allow-invalid.
-	r = run(t, env, "publish", "--now", now, "--allow-invalid", p)
-	if r.code != ExitOK || !strings.Contains(r.stdout, "12 events: 12 acked (1 duplicates") {
+	r = run(t, env, "publish", "--now", now, "--allow-invalid", "--json", p)
+	var rep struct {
+		Events, Acked, Failed, Invalid int
+		Failures                       []struct{ Subject, ID, Error string }
+		Rejections                     []Rejection
+	}
+	if r.code != ExitOK || json.Unmarshal([]byte(r.stdout), &rep) != nil {
 		t.Fatalf("%+v", r)
 	}
-	if n := len(streamMsgs(t, js, contract.Stream)); n != 18 {
-		t.Fatalf("stream holds %d messages, want 18", n)
+	if rep.Events != 12 || rep.Acked != 12 || rep.Failed != 0 || rep.Invalid != 11 || len(rep.Rejections) != 11 || len(rep.Failures) != 0 {
+		t.Fatalf("%+v", rep)
 	}
-	// No server: an I/O error.
-	if r := run(t, map[string]string{"NATS_URL": "nats://127.0.0.1:1"}, "publish", "../testdata/examples.jsonl"); r.code != ExitUsageIO {
+	if n := len(streamMsgs(t, js, contract.Stream)); n != 25 {
+		t.Fatalf("stream holds %d messages, want 25", n)
+	}
+	// A message the stream refuses (over its message size) is a failure,
+	// reported with the broker's reason.
+	huge := filepath.Join(t.TempDir(), "huge.jsonl")
+	writeFile(t, huge, strings.Replace(measurement("huge"), `"data"`, `"padding":"`+strings.Repeat("x", contract.MaxStoredMessage)+`","data"`, 1)+"\n")
+	r = run(t, env, "publish", "--now", now, "--allow-invalid", "--json", huge)
+	if r.code != ExitFailed || json.Unmarshal([]byte(r.stdout), &rep) != nil {
+		t.Fatalf("%+v", r)
+	}
+	if rep.Failed != 1 || len(rep.Failures) != 1 || rep.Failures[0].ID != "huge" || rep.Failures[0].Subject != measurementSubject ||
+		!strings.Contains(r.stderr, "event huge on "+measurementSubject+" not acknowledged: ") {
+		t.Fatalf("%+v\n%s", rep, r.stderr)
+	}
+	// Standard input.
+	b, err := os.ReadFile("../testdata/examples.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := runStdin(t, env, string(b), "publish", "--now", now, "-"); r.code != ExitOK || !strings.Contains(r.stdout, "6 acked") {
+		t.Fatalf("stdin: %+v", r)
+	}
+	// No server: a failure, at once.
+	if r := run(t, map[string]string{"NATS_URL": "nats://" + testenv.FreeAddr(t)}, "publish", "../testdata/examples.jsonl"); r.code != ExitFailed ||
+		!strings.Contains(r.stderr, "kpictl: nats nats://") {
+		t.Fatalf("%+v", r)
+	}
+}
+
+// A websocket URL reaches a server's websocket listener.
+func TestPublishOverWebsocket(t *testing.T) {
+	port := testenv.FreePort(t)
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true,
+		Websocket: server.WebsocketOpts{Host: "127.0.0.1", Port: port, NoTLS: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	t.Cleanup(s.Shutdown)
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	js := createStreams(t, testenv.Connect(t, s))
+	r := run(t, nil, "publish", "--now", now, "--nats-url", fmt.Sprintf("ws://127.0.0.1:%d", port), "../testdata/examples.jsonl")
+	if r.code != ExitOK || len(streamMsgs(t, js, contract.Stream)) != 6 {
 		t.Fatalf("%+v", r)
 	}
 }
@@ -228,25 +319,28 @@ func deadLetter(t *testing.T, js jetstream.JetStream, subject string, reason con
 	}
 }
 
+func measurement(id string) string {
+	return `{"specversion":"1.0","id":"` + id + `","source":"urn:provider:fcc-medi-ambient","type":"cat.smartcity.kpi.measured.v1","time":"2026-11-20T11:00:00Z","municipality":"sabadell","publisher":"fcc-medi-ambient","data":{"service":"waste-collection","kpi":"containers-emptied-on-time","value":0.991}}`
+}
+
+const measurementSubject = "smartcity.sabadell.fcc-medi-ambient.measurement"
+
 func TestDLQListAndReplay(t *testing.T) {
-	url, js := startNATS(t)
-	env := map[string]string{"NATS_URL": url}
+	s, js := startNATS(t)
+	env := map[string]string{"NATS_URL": s.ClientURL()}
 	ctx := context.Background()
-	subj := "smartcity.sabadell.fcc-medi-ambient.measurement"
-	body := func(id string) string {
-		return `{"specversion":"1.0","id":"` + id + `","source":"urn:provider:fcc-medi-ambient","type":"cat.smartcity.kpi.measured.v1","time":"2026-11-20T11:00:00Z","municipality":"sabadell","publisher":"fcc-medi-ambient","data":{"service":"waste-collection","kpi":"containers-emptied-on-time","value":0.991}}`
-	}
+	subj := measurementSubject
 	// The original of the first dead letter went through the main stream
 	// with its id as Nats-Msg-Id a moment ago: a replay must not be dropped.
 	orig := nats.NewMsg(subj)
-	orig.Data = []byte(body("m-1"))
+	orig.Data = []byte(measurement("m-1"))
 	orig.Header.Set(nats.MsgIdHdr, "m-1")
 	if _, err := js.PublishMsg(ctx, orig); err != nil {
 		t.Fatal(err)
 	}
-	deadLetter(t, js, subj, contract.ReasonFutureTime, body("m-1"), 1)
+	deadLetter(t, js, subj, contract.ReasonFutureTime, measurement("m-1"), 1)
 	deadLetter(t, js, "smartcity.vic.council.catalog", contract.ReasonMalformedJSON, "{\"broken\n", 2)
-	deadLetter(t, js, subj, contract.ReasonFutureTime, body("m-3"), 3)
+	deadLetter(t, js, subj, contract.ReasonFutureTime, measurement("m-3"), 3)
 
 	r := run(t, env, "dlq", "list")
 	if r.code != ExitOK {
@@ -258,7 +352,7 @@ func TestDLQListAndReplay(t *testing.T) {
 		!strings.Contains(lines[2], `{"broken.`) || !strings.Contains(lines[1], "…") {
 		t.Fatalf("list:\n%s", r.stdout)
 	}
-	if !strings.Contains(lines[1], body("m-1")[:60]) {
+	if !strings.Contains(lines[1], measurement("m-1")[:60]) {
 		t.Fatalf("list does not show the first 60 bytes:\n%s", lines[1])
 	}
 	r = run(t, env, "dlq", "list", "--reason", "future_time", "--json")
@@ -270,23 +364,22 @@ func TestDLQListAndReplay(t *testing.T) {
 		}
 		got = append(got, m)
 	}
-	if len(got) != 2 || got[1]["seq"] != 3.0 || got[1]["data"] != body("m-3") {
+	if len(got) != 2 || got[1]["seq"] != 3.0 || got[1]["data"] != measurement("m-3") || got[1]["detail"] != "test detail" {
 		t.Fatalf("json list: %v", got)
 	}
-	if r := run(t, env, "dlq", "list", "--limit", "1"); strings.Count(r.stdout, "\n") != 2 {
-		t.Fatalf("limit: %s", r.stdout)
+	if r := run(t, env, "dlq", "list", "--limit", "1"); strings.Count(r.stdout, "\n") != 2 || !strings.Contains(r.stderr, "--limit 0") {
+		t.Fatalf("limit: %+v", r)
 	}
-	// Listing consumed nothing.
-	if n := len(streamMsgs(t, js, contract.DeadLetterStream)); n != 3 {
-		t.Fatalf("after listing the DLQ holds %d", n)
+	if r := run(t, env, "dlq", "list", "--reason", "too_late"); r.code != ExitOK || !strings.Contains(r.stdout, "no dead letters in SMARTCITY_DLQ with reason too_late") {
+		t.Fatalf("%+v", r)
 	}
 
 	r = run(t, env, "dlq", "replay", "--reason", "future_time", "--dry-run")
-	if r.code != ExitOK || !strings.Contains(r.stdout, "2 dead letters would be replayed") {
+	if r.code != ExitOK || !strings.Contains(r.stdout, "would replay 1 "+subj) || !strings.Contains(r.stdout, "2 dead letters would be replayed") {
 		t.Fatalf("%+v", r)
 	}
-	if n := len(streamMsgs(t, js, contract.DeadLetterStream)); n != 3 {
-		t.Fatalf("dry run changed the DLQ: %d", n)
+	if n := len(streamMsgs(t, js, contract.Stream)); n != 1 {
+		t.Fatalf("dry run published: main stream holds %d", n)
 	}
 	r = run(t, env, "dlq", "replay", "--reason", "future_time")
 	if r.code != ExitOK || !strings.Contains(r.stdout, "2 dead letters replayed") {
@@ -297,7 +390,7 @@ func TestDLQListAndReplay(t *testing.T) {
 		t.Fatalf("main stream holds %d messages, want the original and 2 replays", len(main))
 	}
 	for i, m := range main[1:] {
-		want := body([]string{"m-1", "m-3"}[i])
+		want := measurement([]string{"m-1", "m-3"}[i])
 		if m.Subject != subj || string(m.Data) != want || !strings.HasPrefix(m.Header.Get(nats.MsgIdHdr), "replay-") ||
 			m.Header.Get(contract.HeaderReason) != "" || m.Header.Get("Content-Type") != "application/cloudevents+json" {
 			t.Fatalf("replayed message %d: %s %s %v", i, m.Subject, m.Data, m.Header)
@@ -307,11 +400,19 @@ func TestDLQListAndReplay(t *testing.T) {
 	if left := streamMsgs(t, js, contract.DeadLetterStream); len(left) != 3 {
 		t.Fatalf("DLQ left with %d, want all 3", len(left))
 	}
-	r = run(t, env, "dlq", "replay", "--seq", "2")
-	if r.code != ExitOK || !strings.Contains(r.stdout, "1 dead letter replayed") || len(streamMsgs(t, js, contract.DeadLetterStream)) != 3 {
+	r = run(t, env, "dlq", "replay", "--seq", "2", "--json")
+	var rep struct {
+		Replayed, Failed int
+		Letters          []struct {
+			Seq     uint64
+			Outcome string
+		}
+	}
+	if r.code != ExitOK || json.Unmarshal([]byte(r.stdout), &rep) != nil || rep.Replayed != 1 || len(rep.Letters) != 1 ||
+		rep.Letters[0].Seq != 2 || rep.Letters[0].Outcome != "replayed" {
 		t.Fatalf("%+v", r)
 	}
-	if r := run(t, env, "dlq", "replay", "--seq", "99"); r.code != ExitUsageIO || !strings.Contains(r.stderr, "no dead letter with sequence 99") {
+	if r := run(t, env, "dlq", "replay", "--seq", "99"); r.code != ExitFailed || !strings.Contains(r.stderr, "no dead letter with sequence 99") {
 		t.Fatalf("%+v", r)
 	}
 }
@@ -365,7 +466,82 @@ func TestAssessment(t *testing.T) {
 	if r.code != ExitFailed || !strings.Contains(r.stderr, "unknown municipality") {
 		t.Fatalf("%+v", r)
 	}
-	if r := run(t, map[string]string{"EVALUATOR_URL": "http://127.0.0.1:1"}, "assessment", "sabadell"); r.code != ExitUsageIO {
+	if r := run(t, map[string]string{"EVALUATOR_URL": "http://" + testenv.FreeAddr(t)}, "assessment", "sabadell"); r.code != ExitFailed {
 		t.Fatalf("%+v", r)
+	}
+}
+
+// Every usage problem exits 2 with the flag or variable, what it should
+// be, and where to read more, on standard error.
+func TestUsageErrors(t *testing.T) {
+	for _, c := range []struct {
+		env  map[string]string
+		args []string
+		want []string
+	}{
+		{nil, []string{"frobnicate"}, []string{`unknown command "frobnicate"`, "kpictl --help"}},
+		{nil, []string{"dlq"}, []string{"dlq needs a command: [list replay]", "kpictl dlq --help"}},
+		{nil, []string{"dlq", "purge"}, []string{`unknown command "purge"`}},
+		{nil, []string{"validate"}, []string{"one or more FILE arguments", "kpictl validate --help"}},
+		{nil, []string{"validate", "--frobnicate", "f"}, []string{"frobnicate", "kpictl validate --help"}},
+		{nil, []string{"validate", "--max-lateness", "213504d", "f"}, []string{"max-lateness", "from 1m0s to 3650d"}},
+		{nil, []string{"validate", "--now", "noon", "f"}, []string{"now", "RFC 3339"}},
+		{nil, []string{"validate", "--subject", "smartcity.sabadell", "f"}, []string{"subject", "smartcity.<municipality>.<publisher>.<kind>"}},
+		{nil, []string{"publish", "--max-in-flight", "0", "f"}, []string{"max-in-flight", "from 1 to 65536"}},
+		{map[string]string{"NATS_URL": "http://nope"}, []string{"publish", "f"}, []string{"NATS_URL", "nats://host:port"}},
+		{map[string]string{"NATS_INBOX_PREFIX": "_INBOX.>"}, []string{"dlq", "list"}, []string{"NATS_INBOX_PREFIX", "without spaces or wildcards"}},
+		{nil, []string{"dlq", "replay", "--reason", "bogus"}, []string{"reason", "too_large"}},
+		{nil, []string{"dlq", "replay", "--seq", "0"}, []string{"seq", "from 1 on"}},
+		{nil, []string{"dlq", "list", "--stream", "A.B"}, []string{"stream", "letters, digits"}},
+		{nil, []string{"dlq", "list", "extra"}, []string{"no arguments", "extra"}},
+		{nil, []string{"assessment"}, []string{"one MUNICIPALITY"}},
+		{nil, []string{"assessment", "Sabadell!"}, []string{"municipality id"}},
+		{map[string]string{"EVALUATOR_URL": "ftp://x"}, []string{"assessment", "vic"}, []string{"EVALUATOR_URL", "http(s) URL"}},
+	} {
+		r := run(t, c.env, c.args...)
+		if r.code != ExitUsage || r.stdout != "" {
+			t.Errorf("%q %v: %+v", c.args, c.env, r)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("%q %v: stderr lacks %q:\n%s", c.args, c.env, w, r.stderr)
+			}
+		}
+	}
+}
+
+func TestHelpVersionAndCompletion(t *testing.T) {
+	for _, args := range [][]string{nil, {"--help"}, {"help"}, {"help", "publish"}, {"validate", "--help"}, {"publish", "-h"},
+		{"dlq", "--help"}, {"dlq", "list", "--help"}, {"dlq", "replay", "--help"}, {"assessment", "--help"}} {
+		r := run(t, nil, args...)
+		if r.code != ExitOK || !strings.Contains(r.stdout, "USAGE") || r.stderr != "" {
+			t.Errorf("%q: %+v", args, r)
+		}
+		if len(args) > 0 && args[0] != "help" && args[0] != "--help" && args[0] != "dlq" || len(args) > 2 {
+			if !strings.Contains(r.stdout, "Examples") {
+				t.Errorf("%q: help without examples:\n%s", args, r.stdout)
+			}
+		}
+	}
+	if r := run(t, nil, "publish", "--help"); !strings.Contains(r.stdout, "$NATS_CREDS") || !strings.Contains(r.stdout, "--inbox-prefix") ||
+		!strings.Contains(r.stdout, "$NATS_TLS_CA") {
+		t.Errorf("publish help lacks the credentials:\n%s", r.stdout)
+	}
+	if r := run(t, nil, "--version"); r.code != ExitOK || !strings.HasPrefix(r.stdout, "kpictl version ") {
+		t.Errorf("version: %+v", r)
+	}
+	version = "v9.8.7"
+	defer func() { version = "" }()
+	if r := run(t, nil, "--version"); r.stdout != "kpictl version v9.8.7\n" {
+		t.Errorf("version set at build time: %+v", r)
+	}
+	for shell, want := range map[string]string{"bash": "complete", "zsh": "compdef", "fish": "complete -c kpictl"} {
+		if r := run(t, nil, "completion", shell); r.code != ExitOK || !strings.Contains(r.stdout, want) {
+			t.Errorf("completion %s: %+v", shell, r)
+		}
+	}
+	if r := run(t, nil, "dlq", "--generate-shell-completion"); !strings.Contains(r.stdout, "list") || !strings.Contains(r.stdout, "replay") {
+		t.Errorf("dynamic completion: %+v", r)
 	}
 }

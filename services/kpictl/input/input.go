@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -26,8 +27,19 @@ type Item struct {
 // Where is FILE:LINE.
 func (it Item) Where() string { return fmt.Sprintf("%s:%d", it.File, it.Line) }
 
-// ReadFile reads the events of a file.
-func ReadFile(path string) ([]Item, error) {
+// Stdin is the file name that stands for standard input.
+const Stdin = "-"
+
+// ReadFile reads the events of a file, or of stdin when path is "-"; the
+// items of standard input name their file "stdin".
+func ReadFile(path string, stdin io.Reader) ([]Item, error) {
+	if path == Stdin {
+		b, err := io.ReadAll(stdin)
+		if err != nil {
+			return nil, fmt.Errorf("read events from standard input: %w", err)
+		}
+		return Parse("stdin", b), nil
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)

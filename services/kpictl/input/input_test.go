@@ -1,6 +1,7 @@
 package input
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -65,5 +66,15 @@ func TestCheckDerivesTheSubject(t *testing.T) {
 	}
 	if ID([]byte(ev)) != "m-1" || ID([]byte(`{"id":5}`)) != "" {
 		t.Fatal("ID")
+	}
+}
+
+func TestReadFileStdin(t *testing.T) {
+	items, err := ReadFile(Stdin, strings.NewReader(ev+"\n"+ev+"\n"))
+	if err != nil || len(items) != 2 || items[1].Where() != "stdin:2" {
+		t.Fatalf("%v %+v", err, items)
+	}
+	if _, err := ReadFile("testdata/none.jsonl", nil); err == nil {
+		t.Fatal("missing file read")
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -19,8 +18,9 @@ type Options struct {
 	Rules        input.Rules
 	AllowInvalid bool
 	MaxInFlight  int
-	// OnInvalid is called for each invalid event (published or skipped).
-	OnInvalid func(it input.Item, rej *contract.Rejection)
+	// OnInvalid is called for each invalid event (published or skipped),
+	// with the subject it was judged on.
+	OnInvalid func(it input.Item, subject string, rej *contract.Rejection)
 	// OnProgress is called after each event is handed to the broker or
 	// skipped, with the number of events done so far.
 	OnProgress func(done int)
@@ -35,24 +35,44 @@ type Report struct {
 	Failed         int `json:"failed"`
 	Invalid        int `json:"invalid"`
 	SkippedInvalid int `json:"skipped_invalid"`
+	// Failures are the first MaxFailures messages not acknowledged, with
+	// the reason.
+	Failures []Failure `json:"failures"`
 }
+
+// Failure is a message the broker did not acknowledge.
+type Failure struct {
+	Subject string `json:"subject"`
+	ID      string `json:"id"`
+	Error   string `json:"error"`
+}
+
+// MaxFailures bounds the failures a report lists; all are counted.
+const MaxFailures = 10
 
 // Publish judges every item, sends the valid ones (and the invalid ones with
 // AllowInvalid) and waits for every ack. The error is only for a context
 // that ended; failed messages are counted in the report.
 func Publish(ctx context.Context, js jetstream.JetStream, items []input.Item, o Options) (Report, error) {
-	var acked, dups, failed atomic.Int64
+	rep := Report{Events: len(items), Failures: []Failure{}}
+	// Results are reported from within PublishRaw and Wait, on this
+	// goroutine.
+	fail := func(subject, id string, err error) {
+		rep.Failed++
+		if len(rep.Failures) < MaxFailures {
+			rep.Failures = append(rep.Failures, Failure{Subject: subject, ID: id, Error: err.Error()})
+		}
+	}
 	p := contract.NewPublisher(js, contract.WithMaxInFlight(o.MaxInFlight), contract.WithResults(func(r contract.Result) {
 		if r.Err != nil {
-			failed.Add(1)
+			fail(r.Subject, r.ID, r.Err)
 			return
 		}
-		acked.Add(1)
+		rep.Acked++
 		if r.Ack != nil && r.Ack.Duplicate {
-			dups.Add(1)
+			rep.Duplicates++
 		}
 	}))
-	rep := Report{Events: len(items)}
 	var ctxErr error
 	for i, it := range items {
 		subject, ev, rej := it.Check(o.Rules)
@@ -60,7 +80,7 @@ func Publish(ctx context.Context, js jetstream.JetStream, items []input.Item, o 
 		if rej != nil {
 			rep.Invalid++
 			if o.OnInvalid != nil {
-				o.OnInvalid(it, rej)
+				o.OnInvalid(it, subject, rej)
 			}
 			if !o.AllowInvalid {
 				rep.SkippedInvalid++
@@ -80,7 +100,7 @@ func Publish(ctx context.Context, js jetstream.JetStream, items []input.Item, o 
 				ctxErr = ctx.Err()
 				break
 			}
-			failed.Add(1)
+			fail(subject, id, err)
 		} else {
 			rep.Sent++
 		}
@@ -91,7 +111,6 @@ func Publish(ctx context.Context, js jetstream.JetStream, items []input.Item, o 
 			ctxErr = ctx.Err()
 		}
 	}
-	rep.Acked, rep.Duplicates, rep.Failed = int(acked.Load()), int(dups.Load()), int(failed.Load())
 	return rep, ctxErr
 }
 
