@@ -338,3 +338,25 @@ func TestDecodeMessageSizeLimit(t *testing.T) {
 		t.Fatalf("large unrelated header: %v", rej)
 	}
 }
+
+func BenchmarkDecode(b *testing.B) {
+	env, subj := valid(TypeKPIMeasured)
+	msg := encode(b, env)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, rej := Decode(subj, msg, rules()); rej != nil {
+			b.Fatal(rej)
+		}
+	}
+}
+
+func BenchmarkDecodeMessageBinary(b *testing.B) {
+	env, subj := valid(TypeKPIMeasured)
+	h, body, _ := toBinary(b, env)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, rej := DecodeMessage(subj, h, body, rules()); rej != nil {
+			b.Fatal(rej)
+		}
+	}
+}
