@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Benchmarks of the ingest path and of the evaluator, on this machine, with
-# their baselines measured in the same run. Prints JSON; docs/benchmarks.md
-# keeps the latest figures and this command.
-#   EVENTS (default 500000), LATENCY_DURATION (30s), SIZES (municipalities, "237,947")
+# Benchmarks of the ingest path, the HTTP gateway and the evaluator, on this
+# machine, with their baselines measured in the same run. Prints JSON (the
+# gateway a markdown table); docs/benchmarks.md keeps the latest figures and
+# this command.
+#   EVENTS (default 500000), LATENCY_DURATION (30s), SIZES (municipalities, "237,947"),
+#   GATEWAY_EVENTS (200000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .data/bench
@@ -11,5 +13,8 @@ echo "== ingest: end to end vs JetStream consume-only and ClickHouse insert-only
 	--latency-duration "${LATENCY_DURATION:-30s}") | tee .data/bench/ingest.json
 echo "== ingest: ClickHouse steps of one flush (5000 events)" >&2
 (cd services/ingest && go test -run '^$' -bench FlushSteps -benchtime 20x ./internal/store/) | tee .data/bench/flush.txt
+echo "== gateway: events/s in batches of 500 and single-event latency at 500/s, vs direct NATS publishing" >&2
+(cd services/gateway && go run ./cmd/gatewaybench --events "${GATEWAY_EVENTS:-200000}" \
+	--latency-duration "${LATENCY_DURATION:-30s}") | tee .data/bench/gateway.md
 echo "== evaluator: one full evaluation, generated data sets" >&2
 (cd services/evaluator && go run ./cmd/evalbench --municipalities "${SIZES:-237,947}" --runs 3 --keep) | tee .data/bench/evaluator.json
