@@ -68,6 +68,9 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer, reload <-chan o
 		Keyring: keys, Publisher: pub, Metrics: m, Connected: nc.IsConnected,
 		MaxBatchEvents: cfg.MaxBatchEvents, MaxBatchBytes: cfg.MaxBatchBytes, MaxLateness: cfg.MaxLateness, Log: log,
 	}))
+	schemas, schema := api.Schemas()
+	mux.Handle("GET /api/v1/schemas", schemas)
+	mux.Handle("GET /api/v1/schemas/{type}", schema)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
