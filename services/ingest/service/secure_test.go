@@ -12,6 +12,7 @@ import (
 
 	"github.com/assoliment/assoliment/services/contract"
 	"github.com/assoliment/assoliment/services/ingest/config"
+	"github.com/assoliment/assoliment/services/platform/natsauth"
 	"github.com/assoliment/assoliment/services/platform/natsauth/natsauthtest"
 	"github.com/assoliment/assoliment/services/platform/testenv"
 )
@@ -19,10 +20,16 @@ import (
 // TestSecureNATS runs the ingest service as the ingest user of the shipped
 // secure configuration, over TLS with a client certificate: its permissions
 // are enough to set up the streams and the consumer, store events, dead-letter
-// rejects and acknowledge, while providers and the council publish with
-// theirs.
+// rejects and acknowledge, while providers and the council publish from
+// their own accounts; each provider then reads its own dead letters with its
+// own credentials.
 func TestSecureNATS(t *testing.T) {
 	s := natsauthtest.Start(t, true)
+	// Whatever the broker takes from a provider fits the main stream, so
+	// a stream limit never refuses what the broker acknowledged to MQTT.
+	if s.Plan.Limits.Payload != contract.MaxStoredMessage {
+		t.Fatalf("the providers' payload limit %d differs from the main stream's largest message %d", s.Plan.Limits.Payload, contract.MaxStoredMessage)
+	}
 	ch := testenv.ClickHouse(t)
 	cfg, err := config.Parse([]string{
 		"--nats-url", s.ClientURL(), "--nats-creds", s.Seed(t, "ingest"),
@@ -85,9 +92,40 @@ func TestSecureNATS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.Header.Get(contract.HeaderReason) != string(want.reason) || !bytes.Equal(m.Data, want.body) {
-			t.Fatalf("dead letter %d: %v, %d bytes", seq, m.Header, len(m.Data))
+		if m.Header.Get(contract.HeaderReason) != string(want.reason) || !bytes.Equal(m.Data, want.body) ||
+			m.Subject != "deadletter.terrassa.fcc-medi-ambient."+string(want.reason) {
+			t.Fatalf("dead letter %d on %s: %v, %d bytes", seq, m.Subject, m.Header, len(m.Data))
 		}
+	}
+
+	// The provider reads both with its own credentials; the council, whose
+	// events were valid, has none.
+	opjs, err := jetstream.New(s.ConnectAs(t, "operator"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := natsauth.EnsureDeadLetterStreams(ctx, opjs, s.Plan); err != nil {
+		t.Fatal(err)
+	}
+	for account, want := range map[string]int{"provider-fcc-medi-ambient": 2, "council-sabadell": 0} {
+		nc := s.ConnectAs(t, account)
+		testenv.Eventually(t, account+" reads its dead letters", 10*time.Second, func() bool {
+			d, err := natsauth.OpenDeadLetters(ctx, nc, account, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for m, err := range d.All(ctx, 1) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.Header.Get(contract.HeaderReason) == "" {
+					t.Fatalf("dead letter without its reason: %v", m.Header)
+				}
+				n++
+			}
+			return n == want
+		})
 	}
 	// Everything acknowledged: nothing pending for redelivery.
 	testenv.Eventually(t, "acknowledged", 10*time.Second, func() bool {

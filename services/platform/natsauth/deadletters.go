@@ -43,7 +43,7 @@ func (p Publisher) DeadLetterStreamConfig(source string, l Limits) jetstream.Str
 		Description: "Dead letters of " + p.Account + " (copied from " + source + ", read by that publisher)",
 		Sources:     []*jetstream.StreamSource{{Name: source, FilterSubject: p.DeadLetterFilter}},
 		Storage:     jetstream.FileStorage, Retention: jetstream.LimitsPolicy,
-		MaxAge: l.DeadLetterAge, MaxBytes: l.DeadLetterBytes, Discard: jetstream.DiscardOld,
+		MaxAge: l.DeadLetterAge, MaxMsgs: int64(l.DeadLetterCount), Discard: jetstream.DiscardOld,
 		AllowDirect: true,
 	}
 }

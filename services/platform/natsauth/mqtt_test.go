@@ -25,8 +25,8 @@ func mqttClient(t *testing.T, s *natsauthtest.Secure, user, password string, use
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca)
-	o := mqtt.NewClientOptions().SetClientID("test-"+user+"-"+t.Name()).SetUsername(user).SetPassword(password).
-		SetConnectTimeout(5*time.Second).SetAutoReconnect(false).SetConnectRetry(false).SetCleanSession(true)
+	o := mqtt.NewClientOptions().SetClientID("test-" + user + "-" + t.Name()).SetUsername(user).SetPassword(password).
+		SetConnectTimeout(5 * time.Second).SetAutoReconnect(false).SetConnectRetry(false).SetCleanSession(true)
 	if useTLS {
 		o.AddBroker("ssl://" + s.MQTTAddr).SetTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
 	} else {

@@ -79,7 +79,7 @@ type LimitsSpec struct {
 	Subscriptions    int    `yaml:"subscriptions"`
 	Payload          string `yaml:"payload"`
 	JetStreamStorage string `yaml:"jetstream_storage"`
-	DeadLetterBytes  string `yaml:"dead_letter_bytes"`
+	DeadLetterCount  int    `yaml:"dead_letter_messages"`
 	DeadLetterAge    string `yaml:"dead_letter_age"`
 }
 
@@ -99,11 +99,16 @@ type Limits struct {
 	Payload int64
 	// JetStreamStorage is the file storage of the account's own JetStream:
 	// the server keeps MQTT sessions, retained messages and QoS 1 copies
-	// there. It never holds events; they are stored by the platform.
+	// there. It never holds events; they are stored by the platform. The
+	// server reserves it at start, for every account, out of its
+	// max_file_store.
 	JetStreamStorage int64
-	// DeadLetterBytes and DeadLetterAge bound the publisher's own copy of
-	// its dead letters (its dead-letter stream, oldest first out).
-	DeadLetterBytes int64
+	// DeadLetterCount and DeadLetterAge bound the publisher's own copy of
+	// its dead letters, oldest out first. A count rather than bytes: a
+	// byte limit would be reserved out of the server's max_file_store for
+	// every publisher; each dead letter is at most the main stream's
+	// largest message plus the ingest's headers (contract.MaxDeadLetter).
+	DeadLetterCount int
 	DeadLetterAge   time.Duration
 }
 
@@ -112,8 +117,8 @@ var DefaultLimits = Limits{
 	Connections:      20,
 	Subscriptions:    100,
 	Payload:          80 << 10,
-	JetStreamStorage: 64 << 20,
-	DeadLetterBytes:  256 << 20,
+	JetStreamStorage: 8 << 20,
+	DeadLetterCount:  10_000,
 	DeadLetterAge:    30 * 24 * time.Hour,
 }
 
@@ -377,7 +382,7 @@ func (l LimitsSpec) resolve() (Limits, []string) {
 	whole("subscriptions", l.Subscriptions, 1, 1_000_000, &out.Subscriptions)
 	size("payload", l.Payload, 1<<10, 1<<20, &out.Payload)
 	size("jetstream_storage", l.JetStreamStorage, 1<<20, 1<<40, &out.JetStreamStorage)
-	size("dead_letter_bytes", l.DeadLetterBytes, 1<<20, 1<<40, &out.DeadLetterBytes)
+	whole("dead_letter_messages", l.DeadLetterCount, 1, 10_000_000, &out.DeadLetterCount)
 	if l.DeadLetterAge != "" {
 		d, err := config.ParseDuration(l.DeadLetterAge)
 		if err != nil || d < time.Hour || d > 400*24*time.Hour {

@@ -310,7 +310,7 @@ func TestClientCertificateRequired(t *testing.T) {
 	if _, err := ingest.js.CreateOrUpdateStream(context.Background(), jetstream.StreamConfig{Name: "SMARTCITY", Subjects: []string{"smartcity.>"}}); err != nil {
 		t.Fatal(err)
 	}
-	c.acked(t, "smartcity.vic.fcc-medi-ambient.measurement", "SMARTCITY")
+	c.acked(t, "smartcity.sabadell.fcc-medi-ambient.measurement", "SMARTCITY")
 	seed, err := nats.NkeyOptionFromSeed(s.Seed(t, "provider-fcc-medi-ambient"))
 	if err != nil {
 		t.Fatal(err)
