@@ -112,7 +112,9 @@ func (x *exchange) json(code int, v any) {
 	x.code = code
 	x.w.Header().Set("Content-Type", "application/json")
 	x.w.WriteHeader(code)
-	_ = json.NewEncoder(x.w).Encode(v)
+	enc := json.NewEncoder(x.w)
+	enc.SetEscapeHTML(false) // details quote "<token>", read by people
+	_ = enc.Encode(v)
 }
 
 func (x *exchange) problem(code int, reason, format string, args ...any) {
