@@ -113,6 +113,7 @@ func TestReplySubjectsReachNoStream(t *testing.T) {
 		"$JS.API.CONSUMER.CREATE.SMARTCITY.spy",
 		"$JS.API.STREAM.PURGE.SMARTCITY_DLQ_provider-aigues-de-sabadell",
 		"$JS.SMARTCITY.API.DIRECT.GET.SMARTCITY_DLQ_provider-fcc-medi-ambient",
+		own, // the subject it publishes on: the answer does not re-enter the export it answers
 		"smartcity.terrassa.fcc-medi-ambient.incident", // its own other subject
 	}
 	for _, reply := range targets {
