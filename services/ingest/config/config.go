@@ -3,12 +3,14 @@
 package config
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/assoliment/assoliment/services/contract"
 	"github.com/assoliment/assoliment/services/platform/config"
 	"github.com/assoliment/assoliment/services/platform/connect"
 	"github.com/assoliment/assoliment/services/platform/logging"
+	"github.com/assoliment/assoliment/services/platform/natsauth"
 )
 
 // Config of the ingest service.
@@ -22,7 +24,10 @@ type Config struct {
 	StreamMaxBytes                      int64
 	DeadLetterMaxAge                    time.Duration
 	DeadLetterMaxBytes                  int64
+	PublishersFile                      string
 	LogLevel                            string
+	// Publishers are the providers of PublishersFile and the council.
+	Publishers []string
 }
 
 // Parse reads args and the environment (getenv); every problem is listed.
@@ -42,9 +47,23 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	s.Bytes(&c.StreamMaxBytes, "stream-max-bytes", "STREAM_MAX_BYTES", "8GiB", "disk the main stream may use; when full, publishers are refused", 64<<20, 1<<50)
 	s.Duration(&c.DeadLetterMaxAge, "dlq-max-age", "DLQ_MAX_AGE", "30d", "how long dead letters are kept", time.Hour, 3650*24*time.Hour)
 	s.Bytes(&c.DeadLetterMaxBytes, "dlq-max-bytes", "DLQ_MAX_BYTES", "10GiB", "disk the dead-letter stream may use; when full, the oldest dead letters go", 64<<20, 1<<50)
+	s.String(&c.PublishersFile, "publishers-file", "PUBLISHERS_FILE", "", "publishers spec of the secure NATS configuration (deploy/nats/secure/publishers.yaml); its providers and council label rejections", nil)
 	s.String(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error", logging.CheckLevel)
 	if err := s.Parse(args); err != nil {
 		return c, err
 	}
-	return c, c.Check()
+	if err := c.Check(); err != nil {
+		return c, err
+	}
+	if c.PublishersFile != "" {
+		spec, err := natsauth.LoadSpec(c.PublishersFile)
+		if err != nil {
+			return c, fmt.Errorf("invalid configuration:\n  --publishers-file / PUBLISHERS_FILE = %q: %w", c.PublishersFile, err)
+		}
+		c.Publishers = append(c.Publishers, contract.Council)
+		for _, p := range spec.Providers {
+			c.Publishers = append(c.Publishers, p.ID)
+		}
+	}
+	return c, nil
 }

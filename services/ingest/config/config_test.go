@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -27,5 +28,21 @@ func TestEveryProblemNamed(t *testing.T) {
 		if !strings.Contains(err.Error(), k) {
 			t.Errorf("%s not named in:\n%v", k, err)
 		}
+	}
+}
+
+func TestPublishersFile(t *testing.T) {
+	dir := t.TempDir()
+	spec := dir + "/publishers.yaml"
+	if err := os.WriteFile(spec, []byte("municipalities: [olot]\nproviders:\n  - id: fcc\n    municipalities: [olot]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse([]string{"--publishers-file", spec}, func(string) string { return "" })
+	if err != nil || strings.Join(c.Publishers, ",") != "council,fcc" {
+		t.Fatalf("%v %v", c.Publishers, err)
+	}
+	_, err = Parse(nil, func(k string) string { return map[string]string{"PUBLISHERS_FILE": dir + "/missing.yaml"}[k] })
+	if err == nil || !strings.Contains(err.Error(), "PUBLISHERS_FILE") {
+		t.Fatalf("a missing publishers file: %v", err)
 	}
 }

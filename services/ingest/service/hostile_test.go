@@ -279,7 +279,7 @@ func TestHostileThroughNATS(t *testing.T) {
 		t.Fatalf("%d rows, want %d", n, stored)
 	}
 	for reason, n := range perReason {
-		assertMetric(t, e, fmt.Sprintf(`smartcity_ingest_rejections_total{reason=%q} %d`, reason, n))
+		assertMetric(t, e, fmt.Sprintf(`smartcity_ingest_rejections_total{publisher="unknown",reason=%q} %d`, reason, n))
 	}
 	if code, body := get(t, "http://"+e.cfg.HTTPAddr+"/readyz"); code != 200 {
 		t.Fatalf("readyz after the corpus: %d %s", code, body)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,15 +30,15 @@ type env struct {
 	cfg config.Config
 }
 
-func start(t *testing.T) *env {
+func start(t *testing.T, extra ...string) *env {
 	t.Helper()
 	ns := testenv.NATS(t)
 	ch := testenv.ClickHouse(t)
-	cfg, err := config.Parse([]string{
+	cfg, err := config.Parse(append([]string{
 		"--nats-url", ns.ClientURL(), "--clickhouse-addr", testenv.ClickHouseAddr(),
 		"--clickhouse-database", ch.Database, "--http-addr", testenv.FreeAddr(t),
 		"--flush-interval", "50ms", "--log-level", "warn",
-	}, func(string) string { return "" })
+	}, extra...), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +231,11 @@ func TestDuplicatesCountedOnce(t *testing.T) {
 }
 
 func TestRejectionsDeadLettered(t *testing.T) {
-	e := start(t)
+	spec := filepath.Join(t.TempDir(), "publishers.yaml")
+	if err := os.WriteFile(spec, []byte("municipalities: [olot, vic]\nproviders:\n  - id: fcc\n    municipalities: [olot, vic]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, "--publishers-file", spec)
 	good := event(contract.TypeKPIMeasured, "olot", "fcc", "ok-1", time.Now().Add(-time.Minute), &contract.KPIMeasured{Service: "s", KPI: "k", Value: 1})
 	gb, _ := contract.Marshal(good)
 	cases := []struct {
@@ -249,6 +255,8 @@ func TestRejectionsDeadLettered(t *testing.T) {
 		{"smartcity.olot.fcc.measurement", bytes.Replace(gb, gb[bytes.Index(gb, []byte(`"time":"`)):bytes.Index(gb, []byte(`","municipality`))], []byte(`"time":"2999-01-01T00:00:00Z`), 1), contract.ReasonFutureTime},
 		{"smartcity.olot.fcc.measurement", bytes.Replace(gb, gb[bytes.Index(gb, []byte(`"time":"`)):bytes.Index(gb, []byte(`","municipality`))], []byte(`"time":"2001-01-01T00:00:00Z`), 1), contract.ReasonTooLate},
 		{"smartcity.olot.fcc.measurement", append(gb[:len(gb)-1:len(gb)-1], []byte(`,"pad":"`+strings.Repeat("x", 70000)+`"}`)...), contract.ReasonTooLarge},
+		// a publisher the configuration does not list is counted as unknown
+		{"smartcity.olot.evil.measurement", []byte(`{}`), contract.ReasonNotCloudEvent},
 	}
 	for i, c := range cases {
 		publish(t, e.js, c.subject, c.body)
@@ -269,7 +277,12 @@ func TestRejectionsDeadLettered(t *testing.T) {
 		info, err := dlq.Info(ctx)
 		return err == nil && info.State.Msgs == uint64(len(cases))
 	})
-	assertMetric(t, e, `smartcity_ingest_rejections_total{reason="too_large"} 1`)
+	// Rejections by publisher: only configured publishers have their own
+	// label value.
+	assertMetric(t, e, `smartcity_ingest_rejections_total{publisher="fcc",reason="too_large"} 1`)
+	assertMetric(t, e, `smartcity_ingest_rejections_total{publisher="fcc",reason="not_cloudevent"} 1`)
+	assertMetric(t, e, `smartcity_ingest_rejections_total{publisher="unknown",reason="not_cloudevent"} 1`)
+	assertMetric(t, e, `smartcity_ingest_rejections_total{publisher="council",reason="too_large"} 0`)
 	for i, c := range cases {
 		m, err := dlq.GetMsg(ctx, uint64(i+1))
 		if err != nil {

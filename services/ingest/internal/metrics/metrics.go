@@ -33,8 +33,14 @@ type Metrics struct {
 	Terminated prometheus.Counter
 }
 
+// UnknownPublisher is the publisher label of a rejection whose subject names
+// no configured publisher: label values stay bounded whatever is sent.
+const UnknownPublisher = "unknown"
+
 // New creates and registers the metrics, with Go and process collectors.
-func New() *Metrics {
+// publishers are the configured publishers, the only publisher label
+// values besides UnknownPublisher; every rejection series starts at 0.
+func New(publishers ...string) *Metrics {
 	r := prometheus.NewRegistry()
 	m := &Metrics{
 		Registry: r,
@@ -44,8 +50,8 @@ func New() *Metrics {
 		}, []string{"type", "outcome"}),
 		Rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smartcity_ingest_rejections_total",
-			Help: "Messages sent to the dead-letter stream, by rejection reason.",
-		}, []string{"reason"}),
+			Help: "Messages sent to the dead-letter stream, by rejection reason and publisher (the subject's publisher token when it is a configured publisher, else unknown).",
+		}, []string{"reason", "publisher"}),
 		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "smartcity_ingest_batch_size",
 			Help:    "Messages per flush.",
@@ -86,7 +92,9 @@ func New() *Metrics {
 		}
 	}
 	for _, r := range contract.Reasons {
-		m.Rejections.WithLabelValues(string(r))
+		for _, p := range append(publishers, UnknownPublisher) {
+			m.Rejections.WithLabelValues(string(r), p)
+		}
 	}
 	return m
 }

@@ -53,6 +53,9 @@ type Config struct {
 	StreamMaxBytes     int64
 	DeadLetterMaxAge   time.Duration
 	DeadLetterMaxBytes int64
+	// Publishers are the configured publishers: the publisher label of a
+	// rejection is the subject's publisher token when it is one of them.
+	Publishers map[string]bool
 }
 
 // ShutdownGrace is how long, after the loop is told to stop, it keeps
@@ -419,7 +422,7 @@ func (p *Pipeline) flush(ctx context.Context, batch []item) {
 		switch {
 		case it.rej != nil:
 			p.m.Events.WithLabelValues(typeLabel(it.msg), metrics.Rejected).Inc()
-			p.m.Rejections.WithLabelValues(string(it.rej.Reason)).Inc()
+			p.m.Rejections.WithLabelValues(string(it.rej.Reason), p.publisherLabel(it.msg.Subject())).Inc()
 		case first[identity(it.ev)] == i && sent[it.seq]:
 			p.m.Events.WithLabelValues(it.ev.Type, metrics.Stored).Inc()
 		default:
@@ -637,6 +640,15 @@ func permanent(err error) bool {
 		return api.Code >= 400 && api.Code < 500 && api.Code != http.StatusRequestTimeout && api.Code != http.StatusTooManyRequests
 	}
 	return errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, nats.ErrBadHeaderMsg)
+}
+
+// publisherLabel is the publisher token of subject when it is a configured
+// publisher (the broker authenticated it), else metrics.UnknownPublisher.
+func (p *Pipeline) publisherLabel(subject string) string {
+	if t := strings.Split(subject, "."); len(t) == 4 && p.cfg.Publishers[t[2]] {
+		return t[2]
+	}
+	return metrics.UnknownPublisher
 }
 
 // typeLabel is the CloudEvents type of a rejected message when it names a
