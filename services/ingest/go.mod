@@ -6,6 +6,7 @@ require (
 	github.com/ClickHouse/clickhouse-go/v2 v2.51.0
 	github.com/assoliment/assoliment/services/contract v0.0.0
 	github.com/assoliment/assoliment/services/platform v0.0.0
+	github.com/assoliment/assoliment/services/storage v0.0.0
 	github.com/cloudevents/sdk-go/protocol/nats_jetstream/v2 v2.16.2
 	github.com/cloudevents/sdk-go/v2 v2.16.2
 	github.com/nats-io/nats.go v1.55.0
@@ -57,3 +58,5 @@ require (
 replace github.com/assoliment/assoliment/services/contract => ../contract
 
 replace github.com/assoliment/assoliment/services/platform => ../platform
+
+replace github.com/assoliment/assoliment/services/storage => ../storage

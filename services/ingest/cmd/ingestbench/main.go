@@ -32,9 +32,9 @@ import (
 
 	"github.com/assoliment/assoliment/services/contract"
 	"github.com/assoliment/assoliment/services/ingest/internal/store"
-	"github.com/assoliment/assoliment/services/ingest/schema"
 	"github.com/assoliment/assoliment/services/platform/chconn"
 	"github.com/assoliment/assoliment/services/platform/proc"
+	"github.com/assoliment/assoliment/services/storage"
 )
 
 type report struct {
@@ -310,7 +310,7 @@ func insertOnly(ctx context.Context, addr, db string, msgs []jetstream.Msg, batc
 	}
 	defer ch.Close()
 	defer ch.Exec(context.Background(), "DROP DATABASE IF EXISTS `"+db+"`")
-	if err := schema.Migrate(ctx, ch); err != nil {
+	if err := storage.Migrate(ctx, storage.NewConn(ch)); err != nil {
 		return 0, err
 	}
 	rows := make([]store.Row, 0, len(msgs))

@@ -8,8 +8,8 @@ import (
 
 	"github.com/assoliment/assoliment/services/contract"
 	"github.com/assoliment/assoliment/services/ingest/internal/store"
-	"github.com/assoliment/assoliment/services/ingest/schema"
 	"github.com/assoliment/assoliment/services/platform/testenv"
+	"github.com/assoliment/assoliment/services/storage"
 )
 
 // BenchmarkFlushSteps times, per batch of 5000 measurements against a table
@@ -17,7 +17,7 @@ import (
 func BenchmarkFlushSteps(b *testing.B) {
 	ctx := context.Background()
 	c := testenv.ClickHouse(b)
-	if err := schema.Migrate(ctx, c); err != nil {
+	if err := storage.Migrate(ctx, storage.NewConn(c)); err != nil {
 		b.Fatal(err)
 	}
 	s := store.New(c)

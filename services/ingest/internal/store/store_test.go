@@ -7,8 +7,8 @@ import (
 
 	"github.com/assoliment/assoliment/services/contract"
 	"github.com/assoliment/assoliment/services/ingest/internal/store"
-	"github.com/assoliment/assoliment/services/ingest/schema"
 	"github.com/assoliment/assoliment/services/platform/testenv"
+	"github.com/assoliment/assoliment/services/storage"
 )
 
 // TestConverge stores the same identity twice, as two replicas racing on
@@ -17,7 +17,7 @@ import (
 func TestConverge(t *testing.T) {
 	ctx := context.Background()
 	c := testenv.ClickHouse(t)
-	if err := schema.Migrate(ctx, c); err != nil {
+	if err := storage.Migrate(ctx, storage.NewConn(c)); err != nil {
 		t.Fatal(err)
 	}
 	s := store.New(c)
@@ -52,5 +52,57 @@ func TestConverge(t *testing.T) {
 	}
 	if n, err := s.Converge(ctx, ids); err != nil || n != 0 {
 		t.Fatalf("second converge: %d %v", n, err)
+	}
+}
+
+// TestInsertKeepsNanoseconds stores one event of each kind with a time
+// that has nanoseconds, and reads each back exactly; Existing then finds
+// every identity, in whichever table.
+func TestInsertKeepsNanoseconds(t *testing.T) {
+	ctx := context.Background()
+	c := testenv.ClickHouse(t)
+	db := storage.NewConn(c)
+	if err := storage.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	s := store.New(c)
+	at := time.Date(2026, 11, 20, 11, 59, 59, 999_999_999, time.UTC)
+	evs := []*contract.Event{
+		{ID: "m", Type: contract.TypeKPIMeasured, Time: at, Municipality: "vic", Publisher: "aigues", Data: &contract.KPIMeasured{Service: "s", KPI: "k", Value: 1}},
+		{ID: "c", Type: contract.TypeServiceRegistered, Time: at.Add(-1), Municipality: "vic", Publisher: contract.Council,
+			Data: &contract.ServiceRegistered{Service: "s", Name: "S", Area: "water", Delivery: contract.DeliveryConcession, Provider: "aigues"}},
+		{ID: "i", Type: contract.TypeIncidentOpened, Time: at.Add(-2), Municipality: "vic", Publisher: "aigues",
+			Data: &contract.IncidentOpened{Service: "s", Incident: "x", Priority: "high", ResolutionTargetSeconds: 60}},
+	}
+	rows := make([]store.Row, len(evs))
+	ids := make([]store.Identity, len(evs))
+	for i, e := range evs {
+		rows[i] = store.Row{Event: e, StreamSeq: uint64(i + 1), IngestedAt: at}
+		ids[i] = rows[i].Identity()
+	}
+	if err := s.Insert(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	for i, table := range storage.EventTables {
+		var got []struct {
+			T  int64  `ch:"t"`
+			MS uint16 `ch:"time_ms"`
+		}
+		if err := db.Select(ctx, &got, storage.Query{SQL: "SELECT " + storage.EventNS + " AS t, time_ms FROM " + table}); err != nil {
+			t.Fatal(err)
+		}
+		want := at.Add(-time.Duration(i))
+		if len(got) != 1 || got[0].T != want.UnixNano() || got[0].MS != 999 {
+			t.Errorf("%s: %+v, want %d (time_ms 999)", table, got, want.UnixNano())
+		}
+	}
+	found, err := s.Existing(ctx, append(ids, store.Identity{Municipality: "vic", Publisher: "aigues", ID: "other"}))
+	if err != nil || len(found) != len(ids) {
+		t.Fatalf("existing: %v %v", found, err)
+	}
+	for _, id := range ids {
+		if !found[id] {
+			t.Errorf("%+v not found", id)
+		}
 	}
 }

@@ -7,7 +7,7 @@
 -- once; it then records the identity in `duplicates` and merges the
 -- partition. Readers of the small tables always use FINAL; readers of
 -- measurements use FINAL while `duplicates` has unresolved rows.
-CREATE TABLE IF NOT EXISTS {db}.measurements (
+CREATE TABLE IF NOT EXISTS measurements (
     municipality String,
     publisher String,
     id String,
@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS {db}.measurements (
 PARTITION BY toYYYYMM(time)
 ORDER BY (municipality, publisher, id);
 
-CREATE TABLE IF NOT EXISTS {db}.catalog (
+CREATE TABLE IF NOT EXISTS catalog (
     municipality String,
     publisher String,
     id String,
@@ -55,7 +55,7 @@ CREATE TABLE IF NOT EXISTS {db}.catalog (
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY (municipality, publisher, id);
 
-CREATE TABLE IF NOT EXISTS {db}.incidents (
+CREATE TABLE IF NOT EXISTS incidents (
     municipality String,
     publisher String,
     id String,
@@ -75,7 +75,7 @@ PARTITION BY toYYYYMM(time)
 ORDER BY (municipality, publisher, id);
 
 -- Identities found stored twice (see above); resolved once merged.
-CREATE TABLE IF NOT EXISTS {db}.duplicates (
+CREATE TABLE IF NOT EXISTS duplicates (
     municipality String,
     publisher String,
     id String,

@@ -1,5 +1,5 @@
 -- Level history written by the evaluator: one row per level change.
-CREATE TABLE IF NOT EXISTS {db}.maturity_changes (
+CREATE TABLE IF NOT EXISTS maturity_changes (
     municipality String,
     from_level UInt8,
     to_level UInt8,

@@ -1,0 +1,81 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
+
+	"github.com/assoliment/assoliment/services/platform/chconn"
+)
+
+// Conn runs queries on a ClickHouse server over the native protocol,
+// sending only the settings the server's version knows.
+type Conn struct{ c *chconn.Conn }
+
+// NewConn returns an engine on c.
+func NewConn(c *chconn.Conn) *Conn { return &Conn{c: c} }
+
+// Exec runs a statement that returns no rows.
+func (e *Conn) Exec(ctx context.Context, q Query) error {
+	ctx, err := withExternal(ctx, q.External)
+	if err != nil {
+		return err
+	}
+	return e.c.Exec(ctx, q.SQL, q.Args...)
+}
+
+// Select runs q and scans every row into dest (see Engine).
+func (e *Conn) Select(ctx context.Context, dest any, q Query) error {
+	ctx, err := withExternal(ctx, q.External)
+	if err != nil {
+		return err
+	}
+	return e.c.Select(ctx, dest, q.SQL, q.Args...)
+}
+
+// Insert writes rows with one batch; on servers that know asynchronous
+// inserts (21.11+) they are turned off, so it returns once committed.
+func (e *Conn) Insert(ctx context.Context, table string, columns []string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	b, err := e.c.PrepareBatch(e.c.InsertContext(ctx), fmt.Sprintf("INSERT INTO %s (%s)", table, strings.Join(columns, ", ")))
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if err := b.Append(r...); err != nil {
+			_ = b.Abort()
+			return err
+		}
+	}
+	return b.Send()
+}
+
+func withExternal(ctx context.Context, tables []*External) (context.Context, error) {
+	if len(tables) == 0 {
+		return ctx, nil
+	}
+	out := make([]*ext.Table, 0, len(tables))
+	for _, t := range tables {
+		cols := make([]func(*ext.Table) error, 0, len(t.Columns))
+		for _, c := range t.Columns {
+			cols = append(cols, ext.Column(c.Name, column.Type(c.Type)))
+		}
+		x, err := ext.NewTable(t.Name, cols...)
+		if err != nil {
+			return nil, fmt.Errorf("external table %s: %w", t.Name, err)
+		}
+		for _, r := range t.Rows {
+			if err := x.Append(r...); err != nil {
+				return nil, fmt.Errorf("external table %s: %w", t.Name, err)
+			}
+		}
+		out = append(out, x)
+	}
+	return clickhouse.Context(ctx, clickhouse.WithExternalTable(out...)), nil
+}
