@@ -66,7 +66,7 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	eng := engine.New(rd, hist, evals, criteria, log)
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector.New(eng), evals.Duration, evals.Errors,
+	reg.MustRegister(collector.New(eng, criteria), evals.Duration, evals.Errors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	api.Routes(mux, eng, api.Options{MaxOnDemand: cfg.MaxOnDemand}, log)

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/assoliment/assoliment/services/evaluator/internal/engine"
+	"github.com/assoliment/assoliment/services/evaluator/internal/maturity"
 	"github.com/assoliment/assoliment/services/evaluator/internal/reader"
 )
 
@@ -38,6 +39,9 @@ var (
 		"Event time of the latest counted measurement of the service.", []string{"municipality", "service"}, nil)
 	reportingInterval = prometheus.NewDesc("smartcity_service_reporting_interval_seconds",
 		"How often the service is expected to report, from the catalogue.", []string{"municipality", "service"}, nil)
+	staleThreshold = prometheus.NewDesc("smartcity_service_stale_threshold_seconds",
+		"Seconds without a counted measurement after which the service is no longer live: live_intervals times its reporting interval.",
+		[]string{"municipality", "service"}, nil)
 	openIncidents = prometheus.NewDesc("smartcity_incidents_open",
 		"Incidents opened and not resolved at the evaluation instant.", []string{"municipality", "service"}, nil)
 	unattributed = prometheus.NewDesc("smartcity_unattributed_measurements",
@@ -45,30 +49,38 @@ var (
 		[]string{"municipality"}, nil)
 	lastSuccess = prometheus.NewDesc("smartcity_evaluation_last_success_timestamp_seconds",
 		"Wall time of the last complete evaluation.", nil, nil)
+	window = prometheus.NewDesc("smartcity_evaluation_window_seconds",
+		"W: the length of the current window over which compliance and the criteria are judged.", nil, nil)
 )
 
-// Collector builds the public metrics from the latest snapshot.
-type Collector struct{ src Snapshotter }
+// Collector builds the public metrics from the latest snapshot and the
+// criteria configuration, so that alert rules read W and each service's
+// stale threshold instead of repeating them.
+type Collector struct {
+	src Snapshotter
+	cfg maturity.Config
+}
 
-// New returns a collector over src.
-func New(src Snapshotter) *Collector { return &Collector{src: src} }
+// New returns a collector over src, evaluated with cfg.
+func New(src Snapshotter, cfg maturity.Config) *Collector { return &Collector{src: src, cfg: cfg} }
 
 // Describe sends every descriptor.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{level, passed, value, compliance, objective, budget, windowCompliance,
-		info, lastMeasurement, reportingInterval, openIncidents, unattributed, lastSuccess} {
+		info, lastMeasurement, reportingInterval, staleThreshold, openIncidents, unattributed, lastSuccess, window} {
 		ch <- d
 	}
 }
 
 // Collect sends the metrics of the latest snapshot.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	gauge(window, c.cfg.Window.Seconds())
 	s := c.src.Latest()
 	if s == nil {
 		return
-	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	gauge(lastSuccess, float64(s.Completed.UnixMilli())/1000)
 	for _, m := range s.Names() {
@@ -111,6 +123,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(info, 1, m, sv.ID, sv.Area, sv.Delivery, sv.Provider)
 			gauge(openIncidents, float64(sv.OpenIncidents), m, sv.ID)
 			gauge(reportingInterval, float64(sv.ReportingIntervalSeconds), m, sv.ID)
+			gauge(staleThreshold, float64(int64(c.cfg.LiveIntervals)*sv.ReportingIntervalSeconds), m, sv.ID)
 			if !sv.LastMeasurement.IsZero() {
 				gauge(lastMeasurement, float64(sv.LastMeasurement.UnixMilli())/1000, m, sv.ID)
 			}
