@@ -7,14 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/urfave/cli/v3"
 
 	"github.com/assoliment/assoliment/services/contract"
 	"github.com/assoliment/assoliment/services/kpictl/dlq"
 	"github.com/assoliment/assoliment/services/platform/cliflags"
 	"github.com/assoliment/assoliment/services/platform/config"
+	"github.com/assoliment/assoliment/services/platform/natsauth"
+	"github.com/assoliment/assoliment/services/platform/natsconn"
 )
 
 // dlqFlags choose dead letters; list and replay share them.
@@ -50,9 +54,9 @@ func (d *dlqFlags) flags(e Env, defaultLimit string) []cli.Flag {
 			}
 			return nil
 		}, Usage: "only the dead letter with this `SEQ` in the dead-letter stream (repeat, or 3,5,8)"},
-		&cli.StringFlag{Name: "stream", Value: contract.DeadLetterStream, ValidateDefaults: true,
+		&cli.StringFlag{Name: "stream", Value: contract.DeadLetterStream, ValidateDefaults: true, HideDefault: true,
 			Validator: cliflags.Into(&d.stream, cliflags.Checked(config.Identifier)),
-			Usage:     "`NAME` of the dead-letter stream"},
+			Usage:     "`NAME` of the dead-letter stream (default: a provider's or council's own copy, else SMARTCITY_DLQ)"},
 		jsonFlag(&d.json),
 	}
 	return append(flags, cliflags.NATSFlags(&d.conn, e.Getenv)...)
@@ -62,12 +66,39 @@ func (d *dlqFlags) filter() dlq.Filter {
 	return dlq.Filter{Reason: d.reason, Seqs: d.seqs, Limit: d.limit}
 }
 
+// open connects to the dead letters the credentials may read. A provider's
+// or a council's seed names its inbox prefix, _INBOX.provider.<p> or
+// _INBOX.council.<m>: its own dead letters are then the platform's copy for
+// its account, SMARTCITY_DLQ_<role>-<id>, read through the part of the
+// platform's API its account imports (docs/security.md). Anybody else (the
+// operator) reads the platform's stream, --stream. An explicit --stream
+// always wins.
+func (d *dlqFlags) open(ctx context.Context, e Env, cmd *cli.Command) (context.Context, jetstream.JetStream, func(), error) {
+	prefix := d.conn.InboxPrefix
+	if prefix == "" && d.conn.Creds != "" {
+		var err error
+		if prefix, err = natsconn.InboxPrefixOf(d.conn.Creds); err != nil {
+			return ctx, nil, nil, failed(err)
+		}
+	}
+	apiPrefix := ""
+	if t := strings.Split(prefix, "."); len(t) == 3 && t[0] == "_INBOX" && (t[1] == natsauth.RoleProvider || t[1] == natsauth.RoleCouncil) && !cmd.IsSet("stream") {
+		d.stream = natsauth.DeadLetterCopy(natsauth.Account(t[1], t[2]))
+		apiPrefix = natsauth.DeadLetterAPIPrefix
+	}
+	return e.jetStream(ctx, d.conn, apiPrefix)
+}
+
 func dlqCommand(e Env) *cli.Command {
 	return &cli.Command{
 		Name:  "dlq",
 		Usage: "list and replay dead letters",
 		Description: `Dead letters are messages the platform rejected, stored whole with their
-original subject and rejection reason in the dead-letter stream.`,
+original subject and rejection reason. A provider or a council reads its
+own, with its usual credentials: kpictl recognises them by the inbox prefix
+the seed file names (_INBOX.provider.<p>, _INBOX.council.<m>) and reads the
+platform's copy of that publisher's dead letters, SMARTCITY_DLQ_<account>.
+The operator reads the platform's dead-letter stream, SMARTCITY_DLQ.`,
 		Commands: []*cli.Command{dlqListCommand(e), dlqReplayCommand(e)},
 		Action:   needsCommand,
 	}
@@ -77,14 +108,15 @@ func dlqListCommand(e Env) *cli.Command {
 	var d dlqFlags
 	return &cli.Command{
 		Name:  "list",
-		Usage: "show dead letters without consuming them",
+		Usage: "show dead letters (your own, as a provider or council) without consuming them",
 		Description: `Shows dead letters without consuming them: stream sequence, original
 subject, reason, time received and the first 60 bytes of the message. With
 --json, one JSON object per line and dead letter, with the whole message,
-its reason and the rejection detail.
+its reason and the rejection detail. A provider or a council sees its own
+dead letters only, the operator all of them ('kpictl dlq --help').
 
 Examples:
-  kpictl dlq list
+  kpictl dlq list --creds provider-fcc-medi-ambient.nk --tls-ca ca.pem
   kpictl dlq list --reason future_time --limit 20
   kpictl dlq list --json | jq -r .data`,
 		Flags: d.flags(e, "100"),
@@ -92,7 +124,7 @@ Examples:
 			if cmd.Args().Present() {
 				return usagef(cmd, "dlq list takes no arguments, got %q", cmd.Args().Slice())
 			}
-			ctx, js, closeNATS, err := e.jetStream(ctx, d.conn)
+			ctx, js, closeNATS, err := d.open(ctx, e, cmd)
 			if err != nil {
 				return err
 			}
@@ -168,7 +200,8 @@ copies) and waits for each acknowledgement; the dead letters stay in their
 stream, and replaying one twice is harmless (the platform stores each event
 once). Replay after fixing the cause (for example a missing catalogue entry
 or a platform setting): a message that is still invalid is dead-lettered
-again. Exit status 1 when any replay failed.
+again. A provider or a council replays its own dead letters, the operator
+any. Exit status 1 when any replay failed.
 
 Examples:
   kpictl dlq replay --reason too_late --dry-run
@@ -180,7 +213,7 @@ Examples:
 			if cmd.Args().Present() {
 				return usagef(cmd, "dlq replay takes no arguments, got %q", cmd.Args().Slice())
 			}
-			ctx, js, closeNATS, err := e.jetStream(ctx, d.conn)
+			ctx, js, closeNATS, err := d.open(ctx, e, cmd)
 			if err != nil {
 				return err
 			}

@@ -238,7 +238,7 @@ Examples:
 			if conn.InboxPrefix == "" {
 				conn.InboxPrefix = inboxPrefixOf(items)
 			}
-			ctx, js, closeNATS, err := e.jetStream(ctx, conn)
+			ctx, js, closeNATS, err := e.jetStream(ctx, conn, "")
 			if err != nil {
 				return err
 			}
@@ -322,10 +322,12 @@ func inboxPrefixOf(items []input.Item) string {
 
 // jetStream connects with conn, once (a command-line tool reports an
 // unreachable server at once rather than retrying), and gives up on an
-// acknowledgement after 30 seconds. A permissions violation, which the
-// server reports asynchronously, ends the returned context with it as the
-// cause (see stopped): no acknowledgement will come.
-func (e Env) jetStream(ctx context.Context, conn cliflags.NATS) (context.Context, jetstream.JetStream, func(), error) {
+// acknowledgement after 30 seconds. apiPrefix, when not empty, is where
+// the JetStream API is reached (a publisher's dead letters). A
+// permissions violation, which the server reports asynchronously, ends the
+// returned context with it as the cause (see stopped): no acknowledgement
+// will come.
+func (e Env) jetStream(ctx context.Context, conn cliflags.NATS, apiPrefix string) (context.Context, jetstream.JetStream, func(), error) {
 	nc, err := conn.Connect(ctx, "kpictl", 1, e.logger())
 	if err != nil {
 		return ctx, nil, nil, failed(err)
@@ -340,7 +342,13 @@ func (e Env) jetStream(ctx context.Context, conn cliflags.NATS) (context.Context
 		cancel(nil)
 		nc.Close()
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(30*time.Second))
+	timeout := jetstream.WithPublishAsyncTimeout(30 * time.Second)
+	var js jetstream.JetStream
+	if apiPrefix != "" {
+		js, err = jetstream.NewWithAPIPrefix(nc, apiPrefix, timeout)
+	} else {
+		js, err = jetstream.New(nc, timeout)
+	}
 	if err != nil {
 		closeAll()
 		return ctx, nil, nil, failed(fmt.Errorf("JetStream: %w", err))

@@ -1,13 +1,18 @@
 package cli
 
 import (
+	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/assoliment/assoliment/services/contract"
+	"github.com/assoliment/assoliment/services/platform/natsauth"
 	"github.com/assoliment/assoliment/services/platform/natsauth/natsauthtest"
+	"github.com/assoliment/assoliment/services/platform/testenv"
 )
 
 // examples splits testdata/examples.jsonl into the council's events and
@@ -112,4 +117,60 @@ func TestSecureBroker(t *testing.T) {
 	if n := len(streamMsgs(t, js, contract.Stream)); n != 13 {
 		t.Fatalf("main stream holds %d messages after the replay, want 13", n)
 	}
+
+	// A provider and a council read their own dead letters, and replay
+	// them, with the same credentials and no other flag.
+	if _, err := natsauth.EnsureDeadLetterStreams(context.Background(), js, s.Plan); err != nil {
+		t.Fatal(err)
+	}
+	deadLetter(t, js, "smartcity.sabadell.aigues-de-sabadell.measurement", contract.ReasonNonFiniteValue, "{}", 11)
+	deadLetter(t, js, "smartcity.sabadell.council.catalog", contract.ReasonMissingField, "{}", 12)
+	fcc := login("provider-fcc-medi-ambient")
+	var letters []map[string]any
+	testenv.Eventually(t, "the provider's dead letter in its copy", 10*time.Second, func() bool {
+		r = run(t, fcc, "dlq", "list", "--json")
+		letters = jsonLines(t, r.stdout)
+		return r.code == ExitOK && len(letters) == 1
+	})
+	if letters[0]["subject"] != measurementSubject || letters[0]["reason"] != "future_time" || letters[0]["data"] != measurement("m-9") {
+		t.Fatalf("provider's dead letters: %v", letters)
+	}
+	for user, want := range map[string]string{"provider-aigues-de-sabadell": "non_finite_value", "council-sabadell": "missing_field"} {
+		testenv.Eventually(t, user+"'s dead letter", 10*time.Second, func() bool {
+			r = run(t, login(user), "dlq", "list", "--json")
+			letters = jsonLines(t, r.stdout)
+			return r.code == ExitOK && len(letters) == 1 && letters[0]["reason"] == want
+		})
+	}
+	r = run(t, fcc, "dlq", "list")
+	if !strings.Contains(r.stdout, "future_time") || strings.Contains(r.stdout, "aigues") {
+		t.Fatalf("provider's table: %+v", r)
+	}
+	r = run(t, fcc, "dlq", "replay")
+	if r.code != ExitOK || !strings.Contains(r.stdout, "1 dead letter replayed") {
+		t.Fatalf("provider's replay: %+v", r)
+	}
+	if n := len(streamMsgs(t, js, contract.Stream)); n != 14 {
+		t.Fatalf("main stream holds %d messages after the provider's replay, want 14", n)
+	}
+	// The platform's stream is not the provider's to read.
+	if r := run(t, fcc, "dlq", "list", "--stream", contract.DeadLetterStream); r.code != ExitFailed {
+		t.Fatalf("provider reading the platform's dead letters: %+v", r)
+	}
+}
+
+func jsonLines(t *testing.T, s string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+		out = append(out, m)
+	}
+	return out
 }
