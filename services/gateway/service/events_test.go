@@ -254,6 +254,7 @@ func TestBinaryMode(t *testing.T) {
 		"ce-municipality", "sabadell", "ce-publisher", provider,
 		"ce-vendorext", "kept%20as%20sent",
 		"X-Other", "not forwarded",
+		"Nats-Rollup", "all", "Nats-Expected-Stream", "OTHER", // never forwarded to JetStream
 	}
 	data := []byte(`{"service":"waste-collection","kpi":"containers-emptied-on-time","value":0.5}`)
 	a := e.post(t, tok, "application/json; charset=utf-8", data, headers...)
@@ -270,7 +271,7 @@ func TestBinaryMode(t *testing.T) {
 			t.Errorf("stored header %s = %q, want %q", k, got, want)
 		}
 	}
-	if m.Header.Get("X-Other") != "" || m.Header.Get("Authorization") != "" {
+	if m.Header.Get("X-Other") != "" || m.Header.Get("Authorization") != "" || m.Header.Get("Nats-Rollup") != "" || m.Header.Get("Nats-Expected-Stream") != "" {
 		t.Fatalf("other headers travelled: %v", m.Header)
 	}
 	if _, rej := contract.DecodeMessage(m.Subject, m.Header, m.Data, contract.Rules{Now: time.Now()}); rej != nil {

@@ -104,16 +104,14 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer, reload <-chan o
 		"tokens", keys.Len(), "rate_limit", cfg.RateLimit, "rate_burst", cfg.RateBurst)
 
 	watchCtx, stopWatch := context.WithCancel(context.Background())
-	watched := make(chan error, 1)
-	go func() { watched <- loader.Watch(watchCtx, reload, settle) }()
+	watched := make(chan struct{})
+	go func() { loader.Watch(watchCtx, reload, settle); close(watched) }()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
 	select {
 	case err = <-served:
 		err = fmt.Errorf("http: %w", err)
-	case err = <-watched:
-		err = fmt.Errorf("watching the tokens file: %w", err)
 	case <-ctx.Done():
 		err = nil
 	}
@@ -124,6 +122,7 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer, reload <-chan o
 		log.Warn("http shutdown", "err", serr)
 	}
 	stopWatch()
+	<-watched
 	log.Info("gateway stopped")
 	return err
 }

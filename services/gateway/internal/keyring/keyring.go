@@ -161,38 +161,37 @@ func (l *Loader) Load() error {
 // ctx ends. It watches the file's directory, not the file, so that an
 // editor's save by rename, or a mounted configuration swapped by symbolic
 // link, is seen; changes are gathered for settle before reading, so a file
-// being written is read once complete.
-func (l *Loader) Watch(ctx context.Context, reload <-chan os.Signal, settle time.Duration) error {
+// being written is read once complete. When the directory cannot be
+// watched (no inotify instance left, say), the file is read again on
+// reload only, and a warning says so.
+func (l *Loader) Watch(ctx context.Context, reload <-chan os.Signal, settle time.Duration) {
+	dir, base := filepath.Dir(l.Path), filepath.Base(l.Path)
+	var events <-chan fsnotify.Event
+	var errs <-chan error
 	w, err := fsnotify.NewWatcher()
+	if err == nil {
+		defer w.Close()
+		err = w.Add(dir)
+	}
 	if err != nil {
-		return err
+		l.Log.Warn("cannot watch the tokens file's folder; the file is read again only on SIGHUP", "dir", dir, "err", err)
+	} else {
+		events, errs = w.Events, w.Errors
 	}
-	defer w.Close()
-	dir := filepath.Dir(l.Path)
-	if err := w.Add(dir); err != nil {
-		return err
-	}
-	base := filepath.Base(l.Path)
 	var timer <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-reload:
 			l.Log.Info("reload requested by signal")
 			_ = l.Load()
-		case ev, ok := <-w.Events:
-			if !ok {
-				return nil
-			}
+		case ev := <-events:
 			// Kubernetes swaps a "..data" link; everything else names the file.
 			if filepath.Base(ev.Name) == base || filepath.Base(ev.Name) == "..data" {
 				timer = time.After(settle)
 			}
-		case err, ok := <-w.Errors:
-			if !ok {
-				return nil
-			}
+		case err := <-errs:
 			l.Log.Warn("watching the tokens file", "dir", dir, "err", err)
 		case <-timer:
 			timer = nil
