@@ -169,7 +169,7 @@ Examples:
 				for _, rej := range result.Rejections {
 					fmt.Fprintln(e.Stdout, rej)
 				}
-				fmt.Fprintf(e.Stdout, "%d events checked: %d valid, %d invalid\n", result.Events, result.Valid, result.Invalid)
+				fmt.Fprintf(e.Stdout, "%s checked: %d valid, %d invalid\n", plural(result.Events, "event"), result.Valid, result.Invalid)
 			}
 			switch {
 			case !ok:
@@ -269,8 +269,8 @@ Examples:
 				if rep.SkippedInvalid > 0 {
 					skipped = fmt.Sprintf(" (%d skipped; publish them with --allow-invalid)", rep.SkippedInvalid)
 				}
-				fmt.Fprintf(e.Stdout, "%d events: %d acked (%d duplicates dropped by the broker), %d failed, %d invalid%s\n",
-					rep.Events, rep.Acked, rep.Duplicates, rep.Failed, rep.Invalid, skipped)
+				fmt.Fprintf(e.Stdout, "%s: %d acked (%d duplicates dropped by the broker), %d failed, %d invalid%s\n",
+					plural(rep.Events, "event"), rep.Acked, rep.Duplicates, rep.Failed, rep.Invalid, skipped)
 			}
 			for _, f := range rep.Failures {
 				fmt.Fprintf(e.Stderr, "kpictl: event %s on %s not acknowledged: %s\n", f.ID, f.Subject, f.Error)
