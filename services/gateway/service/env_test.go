@@ -139,13 +139,17 @@ func createStreams(t testing.TB, js jetstream.JetStream) {
 }
 
 // measurement is a valid measurement event of publisher in municipality.
-func measurement(t testing.TB, id, municipality, publisher string) []byte {
-	t.Helper()
-	return marshal(t, &contract.Event{
+// It never fails a test, so goroutines may call it.
+func measurement(_ testing.TB, id, municipality, publisher string) []byte {
+	b, err := contract.Marshal(&contract.Event{
 		ID: id, Source: "urn:provider:" + publisher, Type: contract.TypeKPIMeasured,
 		Time: time.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond), Municipality: municipality, Publisher: publisher,
 		Data: &contract.KPIMeasured{Service: "waste-collection", KPI: "containers-emptied-on-time", Value: 0.991},
 	})
+	if err != nil {
+		panic(err) // a fixed, valid event
+	}
+	return b
 }
 
 func marshal(t testing.TB, ev *contract.Event) []byte {
@@ -189,9 +193,18 @@ func (a answer) problem(t testing.TB, code int, reason string) string {
 // post sends body to the events endpoint with token (none when empty).
 func (e *env) post(t testing.TB, token, contentType string, body []byte, headers ...string) answer {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.url+"/api/v1/events", bytes.NewReader(body))
+	a, err := e.tryPost(token, contentType, body, headers...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return a
+}
+
+// tryPost is post for goroutines: it returns the error instead of failing.
+func (e *env) tryPost(token, contentType string, body []byte, headers ...string) (answer, error) {
+	req, err := http.NewRequest(http.MethodPost, e.url+"/api/v1/events", bytes.NewReader(body))
+	if err != nil {
+		return answer{}, err
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -202,7 +215,13 @@ func (e *env) post(t testing.TB, token, contentType string, body []byte, headers
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	return do(t, req)
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return answer{}, fmt.Errorf("POST %s: %w", req.URL, err)
+	}
+	defer r.Body.Close()
+	b, err := io.ReadAll(r.Body)
+	return answer{code: r.StatusCode, header: r.Header, body: b}, err
 }
 
 func do(t testing.TB, req *http.Request) answer {

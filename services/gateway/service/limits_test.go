@@ -253,3 +253,31 @@ func (e *env) metricLines(t testing.TB) map[string]bool {
 	}
 	return out
 }
+
+// With fewer slots for unacknowledged events than a batch holds, batches
+// from several clients at once still complete: a request waits for room,
+// or settles its own oldest events, and never deadlocks.
+func TestInFlightBoundSmallerThanABatch(t *testing.T) {
+	e := start(t, "--max-in-flight", "4")
+	var wg sync.WaitGroup
+	for c := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range 4 {
+				items := make([][]byte, 50)
+				for i := range items {
+					items[i] = measurement(t, fmt.Sprintf("f-%d-%d-%d", c, b, i), "sabadell", provider)
+				}
+				a, err := e.tryPost(e.tokens[provider], batch, append(append([]byte("["), bytes.Join(items, []byte(","))...), ']'))
+				if err != nil || a.code != 200 || !strings.HasPrefix(string(a.body), `{"accepted":50,`) {
+					t.Errorf("batch %d-%d: %v %d %s", c, b, err, a.code, a.body)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if ids := e.storedIDs(t); len(ids) != 600 {
+		t.Fatalf("%d events stored, want 600", len(ids))
+	}
+}
