@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/assoliment/assoliment/services/contract v0.0.0
-	github.com/assoliment/assoliment/services/platform v0.0.0-00010101000000-000000000000
+	github.com/assoliment/assoliment/services/platform v0.0.0
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/prometheus/client_golang v1.25.0
