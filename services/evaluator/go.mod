@@ -11,6 +11,7 @@ require (
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/go-json-experiment/json v1.27.2 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
@@ -26,10 +27,10 @@ require (
 
 require (
 	github.com/ClickHouse/ch-go v0.75.0 // indirect
-	github.com/ClickHouse/clickhouse-go/v2 v2.51.0
+	github.com/ClickHouse/clickhouse-go/v2 v2.51.0 // indirect
 	github.com/andybalholm/brotli v1.2.7 // indirect
-	github.com/assoliment/assoliment/services/ingest v0.0.0
 	github.com/assoliment/assoliment/services/platform v0.0.0
+	github.com/assoliment/assoliment/services/storage v0.0.0
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/go-faster/city v1.0.1 // indirect
 	github.com/go-faster/errors v0.8.0 // indirect
@@ -53,4 +54,4 @@ replace github.com/assoliment/assoliment/services/contract => ../contract
 
 replace github.com/assoliment/assoliment/services/platform => ../platform
 
-replace github.com/assoliment/assoliment/services/ingest => ../ingest
+replace github.com/assoliment/assoliment/services/storage => ../storage

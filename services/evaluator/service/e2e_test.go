@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,11 +19,10 @@ import (
 
 	"github.com/assoliment/assoliment/services/contract"
 	evalconfig "github.com/assoliment/assoliment/services/evaluator/config"
-	"github.com/assoliment/assoliment/services/evaluator/internal/engine"
+	"github.com/assoliment/assoliment/services/evaluator/internal/history"
 	"github.com/assoliment/assoliment/services/evaluator/internal/maturity"
 	evaluator "github.com/assoliment/assoliment/services/evaluator/service"
-	ingestconfig "github.com/assoliment/assoliment/services/ingest/config"
-	ingest "github.com/assoliment/assoliment/services/ingest/service"
+	"github.com/assoliment/assoliment/services/platform/proc"
 	"github.com/assoliment/assoliment/services/platform/testenv"
 )
 
@@ -124,6 +125,53 @@ func getJSON(t *testing.T, url string, v any) int {
 
 type running struct{ stop func() }
 
+// binDir holds the binaries the tests build; TestMain removes it.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "evaluator-service-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var buildIngest sync.Once
+
+// startIngest runs the ingest service as a process, built from its own
+// module (the evaluator does not import it), with args; it is stopped when
+// the test ends, and the test fails unless it exits 0.
+func startIngest(t *testing.T, args ...string) *running {
+	t.Helper()
+	bin := filepath.Join(binDir, "ingest")
+	buildIngest.Do(func() {
+		if out, err := exec.Command("go", "build", "-C", "../../ingest", "-o", bin, "./cmd/ingest").CombinedOutput(); err != nil {
+			t.Fatalf("build ingest: %v\n%s", err, out)
+		}
+	})
+	cmd, err := proc.Start(bin, append(args, "--log-level", "warn")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &running{}
+	stopped := false
+	r.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		if err := proc.Stop(cmd); err != nil {
+			t.Errorf("ingest: %v", err)
+		}
+	}
+	t.Cleanup(r.stop)
+	return r
+}
+
 func run(t *testing.T, name string, fn func(ctx context.Context) error) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -152,12 +200,8 @@ func TestEndToEnd(t *testing.T) {
 	ch := testenv.ClickHouse(t)
 	at := time.Now().UTC().Truncate(time.Second)
 
-	icfg, err := ingestconfig.Parse([]string{"--nats-url", ns.ClientURL(), "--clickhouse-database", ch.Database,
-		"--clickhouse-addr", testenv.ClickHouseAddr(), "--http-addr", testenv.FreeAddr(t), "--flush-interval", "50ms", "--log-level", "warn"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, "ingest", func(ctx context.Context) error { return ingest.Run(ctx, icfg, io.Discard) })
+	startIngest(t, "--nats-url", ns.ClientURL(), "--clickhouse-database", ch.Database,
+		"--clickhouse-addr", testenv.ClickHouseAddr(), "--http-addr", testenv.FreeAddr(t), "--flush-interval", "50ms")
 
 	js, err := jetstream.New(testenv.Connect(t, ns))
 	if err != nil {
@@ -193,8 +237,8 @@ func TestEndToEnd(t *testing.T) {
 			total++
 		}
 	}
-	// A municipality with measurements but no catalogue is known, at level 0,
-	// and its measurements are unattributed.
+	// A municipality whose council has published nothing is not known: its
+	// measurements are stored and counted apart, and create nothing.
 	stray := &contract.Event{ID: "s-1", Type: contract.TypeKPIMeasured, Time: at.Add(-time.Hour), Municipality: "desconegut",
 		Publisher: "algu", Data: &contract.KPIMeasured{Service: "x", KPI: "y", Value: 1}}
 	if err := pub.Publish(ctx, stray); err != nil {
@@ -242,7 +286,7 @@ func TestEndToEnd(t *testing.T) {
 	testenv.Eventually(t, "first evaluation", 30*time.Second, func() bool {
 		return getJSON(t, base+"/api/v1/municipalities", &list) == 200
 	})
-	if len(list.Municipalities) != len(want)+1 {
+	if len(list.Municipalities) != len(want) {
 		t.Fatalf("%d municipalities listed, want %d: %+v", len(list.Municipalities), len(want), list)
 	}
 	for _, s := range list.Municipalities {
@@ -311,8 +355,7 @@ func TestEndToEnd(t *testing.T) {
 		`smartcity_sla_objective_ratio{kpi="containers-emptied-on-time",municipality="municipi-5",service="recollida-residus"} 0.95`,
 		`smartcity_service_info{area="environment",delivery="concession",municipality="municipi-5",provider="fcc-medi-ambient",service="recollida-residus"} 1`,
 		`smartcity_unattributed_measurements{municipality="municipi-5"} 20`,
-		`smartcity_unattributed_measurements{municipality="desconegut"} 1`,
-		`smartcity_maturity_level{municipality="desconegut"} 0`,
+		`smartcity_unknown_municipality_measurements 1`,
 		`smartcity_evaluation_duration_seconds_count`,
 		`smartcity_evaluation_last_success_timestamp_seconds`,
 	} {
@@ -325,13 +368,16 @@ func TestEndToEnd(t *testing.T) {
 	if bytes.Contains(metrics, []byte(`smartcity_maturity_criterion_value{criterion="service_quality",level="optimitzat",municipality="municipi-0"}`)) {
 		t.Error("a criterion without data must have no value series")
 	}
+	if bytes.Contains(metrics, []byte("desconegut")) {
+		t.Error("a municipality that is not known has series")
+	}
 	if bytes.Contains(metrics, []byte("NaN")) {
 		t.Error("metrics contain NaN")
 	}
 	promtool(t, metrics)
 
 	// Level changes: announced once each (level 0 is where history starts).
-	changes := func() int { return streamMsgs(ctx, js, engine.AssessmentStream) }
+	changes := func() int { return streamMsgs(ctx, js, history.AssessmentStream) }
 	testenv.Eventually(t, "level changes", 20*time.Second, func() bool { return changes() == maturity.MaxLevel })
 	s, _ := js.Stream(ctx, "SMARTCITY_ASSESSMENTS")
 	msg, err := s.GetLastMsgForSubject(ctx, "assessment.municipi-4")

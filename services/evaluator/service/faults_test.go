@@ -14,11 +14,9 @@ import (
 
 	"github.com/assoliment/assoliment/services/contract"
 	evalconfig "github.com/assoliment/assoliment/services/evaluator/config"
-	"github.com/assoliment/assoliment/services/evaluator/internal/engine"
+	"github.com/assoliment/assoliment/services/evaluator/internal/history"
 	"github.com/assoliment/assoliment/services/evaluator/internal/maturity"
 	evaluator "github.com/assoliment/assoliment/services/evaluator/service"
-	ingestconfig "github.com/assoliment/assoliment/services/ingest/config"
-	ingest "github.com/assoliment/assoliment/services/ingest/service"
 	"github.com/assoliment/assoliment/services/platform/testenv"
 )
 
@@ -39,12 +37,8 @@ func TestFaultEvaluatorRestart(t *testing.T) {
 	at := time.Now().UTC().Truncate(time.Second)
 	ctx := context.Background()
 
-	icfg, err := ingestconfig.Parse([]string{"--nats-url", ns.ClientURL(), "--clickhouse-database", ch.Database,
-		"--clickhouse-addr", testenv.ClickHouseAddr(), "--http-addr", testenv.FreeAddr(t), "--flush-interval", "50ms", "--log-level", "warn"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ing := run(t, "ingest", func(ctx context.Context) error { return ingest.Run(ctx, icfg, io.Discard) })
+	ing := startIngest(t, "--nats-url", ns.ClientURL(), "--clickhouse-database", ch.Database,
+		"--clickhouse-addr", testenv.ClickHouseAddr(), "--http-addr", testenv.FreeAddr(t), "--flush-interval", "50ms")
 	nc, err := nats.Connect(ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +81,7 @@ func TestFaultEvaluatorRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := run(t, "evaluator", func(ctx context.Context) error { return evaluator.Run(ctx, ecfg, io.Discard) })
-	changes := func() int { return streamMsgs(ctx, js, engine.AssessmentStream) }
+	changes := func() int { return streamMsgs(ctx, js, history.AssessmentStream) }
 	testenv.Eventually(t, "level changes", 30*time.Second, func() bool { return changes() == maturity.MaxLevel })
 
 	// NATS restarted under both services.

@@ -12,8 +12,6 @@ import (
 	evalconfig "github.com/assoliment/assoliment/services/evaluator/config"
 	"github.com/assoliment/assoliment/services/evaluator/internal/maturity"
 	evaluator "github.com/assoliment/assoliment/services/evaluator/service"
-	ingestconfig "github.com/assoliment/assoliment/services/ingest/config"
-	ingest "github.com/assoliment/assoliment/services/ingest/service"
 	"github.com/assoliment/assoliment/services/platform/natsauth/natsauthtest"
 	"github.com/assoliment/assoliment/services/platform/testenv"
 )
@@ -31,11 +29,7 @@ func TestSecureNATS(t *testing.T) {
 			"--log-level", "warn"}, more...)
 	}
 
-	icfg, err := ingestconfig.Parse(args("ingest", "--flush-interval", "50ms"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, "ingest", func(ctx context.Context) error { return ingest.Run(ctx, icfg, io.Discard) })
+	startIngest(t, args("ingest", "--flush-interval", "50ms")...)
 
 	// The operator publishes a municipality built for level 2 on behalf of
 	// its council and providers (their own users are tested in natsauth).

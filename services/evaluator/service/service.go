@@ -18,11 +18,12 @@ import (
 	"github.com/assoliment/assoliment/services/evaluator/internal/api"
 	"github.com/assoliment/assoliment/services/evaluator/internal/collector"
 	"github.com/assoliment/assoliment/services/evaluator/internal/engine"
+	"github.com/assoliment/assoliment/services/evaluator/internal/history"
 	"github.com/assoliment/assoliment/services/evaluator/internal/maturity"
 	"github.com/assoliment/assoliment/services/evaluator/internal/reader"
-	"github.com/assoliment/assoliment/services/ingest/schema"
 	"github.com/assoliment/assoliment/services/platform/httpserver"
 	"github.com/assoliment/assoliment/services/platform/logging"
+	"github.com/assoliment/assoliment/services/storage"
 )
 
 // Run starts the evaluator and blocks until ctx ends.
@@ -40,9 +41,10 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 		return err
 	}
 	defer ch.Close()
-	// The evaluator may start before the ingest service: the schema is
-	// idempotent, so either creates it.
-	if err := schema.Migrate(ctx, ch); err != nil {
+	db := storage.NewConn(ch)
+	// The evaluator may start before the ingest service: either applies
+	// the migrations.
+	if err := storage.Migrate(ctx, db); err != nil {
 		return err
 	}
 	nc, err := cfg.NATS(ctx, "evaluator", log)
@@ -54,12 +56,12 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	hist := engine.NewChanges(ch, js)
+	hist := history.New(db, js)
 	if err := hist.EnsureStream(ctx); err != nil {
 		return err
 	}
 	evals := collector.NewEvaluations()
-	rd := reader.New(ch)
+	rd := reader.New(db)
 	if err := rd.DropLeftovers(ctx); err != nil {
 		log.Warn("leftover tables not dropped", "err", err)
 	}

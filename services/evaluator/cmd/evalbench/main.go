@@ -18,9 +18,9 @@ import (
 	"github.com/assoliment/assoliment/services/evaluator/internal/engine"
 	"github.com/assoliment/assoliment/services/evaluator/internal/maturity"
 	"github.com/assoliment/assoliment/services/evaluator/internal/reader"
-	"github.com/assoliment/assoliment/services/ingest/schema"
 	"github.com/assoliment/assoliment/services/platform/chconn"
 	"github.com/assoliment/assoliment/services/platform/proc"
+	"github.com/assoliment/assoliment/services/storage"
 )
 
 type result struct {
@@ -82,7 +82,7 @@ func bench(ctx context.Context, addr string, n, days, runs int, keep bool) (*res
 	if r.Measurements != want {
 		_ = c.Exec(ctx, "DROP DATABASE IF EXISTS `"+db+"`")
 		_ = c.Exec(ctx, "CREATE DATABASE `"+db+"`")
-		if err := schema.Migrate(ctx, c); err != nil {
+		if err := storage.Migrate(ctx, storage.NewConn(c)); err != nil {
 			return nil, err
 		}
 		start := time.Now()
@@ -95,7 +95,7 @@ func bench(ctx context.Context, addr string, n, days, runs int, keep bool) (*res
 		return nil, err
 	}
 	_ = c.QueryRow(ctx, "SELECT count() FROM "+c.Table("incidents")).Scan(&r.Incidents)
-	eng := engine.New(reader.New(c), nil, nil, maturity.DefaultConfig(), slog.New(slog.DiscardHandler))
+	eng := engine.New(reader.New(storage.NewConn(c)), nil, nil, maturity.DefaultConfig(), slog.New(slog.DiscardHandler))
 	for i := 0; i < runs; i++ {
 		start := time.Now()
 		res, err := eng.Evaluate(ctx, at, "")
@@ -108,7 +108,7 @@ func bench(ctx context.Context, addr string, n, days, runs int, keep bool) (*res
 			r.BestSeconds = d
 		}
 		r.Levels = [6]int{}
-		for _, x := range res {
+		for _, x := range res.Results {
 			r.Levels[x.Assessment.Level]++
 		}
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/assoliment/assoliment/services/evaluator/internal/engine"
 	"github.com/assoliment/assoliment/services/evaluator/internal/maturity"
-	"github.com/assoliment/assoliment/services/evaluator/internal/reader"
 )
 
 // Snapshotter gives the latest snapshot; engine.Engine is the real one.
@@ -47,6 +46,9 @@ var (
 	unattributed = prometheus.NewDesc("smartcity_unattributed_measurements",
 		"Measurements in the current window not counted: their publisher is neither the service's provider nor the council, or the service is not in the catalogue.",
 		[]string{"municipality"}, nil)
+	unknown = prometheus.NewDesc("smartcity_unknown_municipality_measurements",
+		"Measurements in the current window for municipalities that are not known: their council has published no catalogue event. Stored, not evaluated.",
+		nil, nil)
 	lastSuccess = prometheus.NewDesc("smartcity_evaluation_last_success_timestamp_seconds",
 		"Wall time of the last complete evaluation.", nil, nil)
 	window = prometheus.NewDesc("smartcity_evaluation_window_seconds",
@@ -83,6 +85,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	gauge(lastSuccess, float64(s.Completed.UnixMilli())/1000)
+	gauge(unknown, float64(s.UnknownMeasurements))
 	for _, m := range s.Names() {
 		r := s.Results[m]
 		a := &r.Assessment
@@ -106,7 +109,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			if sla.ErrorBudgetRemaining != nil {
 				gauge(budget, *sla.ErrorBudgetRemaining, m, sla.Service, sla.KPI)
 			}
-			short := r.Short[reader.SLAKey{Service: sla.Service, KPI: sla.KPI}]
+			short := r.Short[maturity.SLAKey{Service: sla.Service, KPI: sla.KPI}]
 			labels := make([]string, 0, len(short))
 			for w := range short {
 				labels = append(labels, w)

@@ -1,6 +1,8 @@
 // Package engine runs evaluations: periodically for every municipality into
 // a snapshot that scrapes and API calls read, and on demand at any instant.
-// It announces level changes and records them in the level history.
+// It announces level changes through a History. Its inputs come from a
+// Source; the ClickHouse reader and the NATS history are adapters outside
+// it.
 package engine
 
 import (
@@ -12,37 +14,34 @@ import (
 	"time"
 
 	"github.com/assoliment/assoliment/services/evaluator/internal/maturity"
-	"github.com/assoliment/assoliment/services/evaluator/internal/reader"
 )
 
-// Result is the verdict on one municipality with the extras the metrics
-// need.
-type Result struct {
-	Assessment   maturity.Assessment
-	Short        map[reader.SLAKey]map[string]maturity.WindowStats
+// Input is what is read for one municipality at T.
+type Input struct {
+	maturity.Input
+	// Short holds, per SLA and short-window label, counted samples and how
+	// many meet the target; absent when no samples.
+	Short map[maturity.SLAKey]map[string]maturity.WindowStats
+	// Unattributed counts measurements in C not counted because their
+	// publisher is neither the service's provider nor the council, or the
+	// service is not catalogued at T.
 	Unattributed int
 }
 
-// Snapshot is one complete evaluation of every municipality.
-type Snapshot struct {
-	At        time.Time // the evaluation instant T
-	Completed time.Time // wall time when it completed
-	Results   map[string]*Result
+// Inputs is what is read at T: every known municipality, and what was
+// left out.
+type Inputs struct {
+	Municipalities map[string]*Input
+	// UnknownMeasurements counts measurements in C of municipalities that
+	// are not known at T (no catalogue event of their council at or
+	// before T). Zero when reading one municipality.
+	UnknownMeasurements int
 }
 
-// Names returns the municipalities in order.
-func (s *Snapshot) Names() []string {
-	out := make([]string, 0, len(s.Results))
-	for m := range s.Results {
-		out = append(out, m)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// Source reads inputs; reader.Reader is the real one.
+// Source reads the inputs of every known municipality at T (only of the
+// named one when municipality is not empty), for windows of length w.
 type Source interface {
-	Read(ctx context.Context, at time.Time, w time.Duration, municipality string) (map[string]*reader.Municipality, error)
+	Read(ctx context.Context, at time.Time, w time.Duration, municipality string) (*Inputs, error)
 }
 
 // History keeps levels and announces changes.
@@ -58,21 +57,48 @@ type Observer interface {
 	Evaluated(d time.Duration, err error)
 }
 
-// Engine evaluates.
-type Engine struct {
-	src     Source
-	hist    History
-	obs     Observer
-	cfg     maturity.Config
-	log     *slog.Logger
-	now     func() time.Time
-	mu      sync.RWMutex
-	latest  *Snapshot
-	levels  map[string]int
-	histErr bool
+// Result is the verdict on one municipality with the extras the metrics
+// need.
+type Result struct {
+	Assessment   maturity.Assessment
+	Short        map[maturity.SLAKey]map[string]maturity.WindowStats
+	Unattributed int
 }
 
-// New returns an engine; call Run to evaluate periodically.
+// Snapshot is one complete evaluation of every municipality.
+type Snapshot struct {
+	At        time.Time // the evaluation instant T
+	Completed time.Time // wall time when it completed
+	Results   map[string]*Result
+	// UnknownMeasurements counts measurements in C of municipalities that
+	// are not known.
+	UnknownMeasurements int
+}
+
+// Names returns the municipalities in order.
+func (s *Snapshot) Names() []string {
+	out := make([]string, 0, len(s.Results))
+	for m := range s.Results {
+		out = append(out, m)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Engine evaluates.
+type Engine struct {
+	src    Source
+	hist   History
+	obs    Observer
+	cfg    maturity.Config
+	log    *slog.Logger
+	now    func() time.Time
+	mu     sync.RWMutex
+	latest *Snapshot
+	levels map[string]int // last recorded level of each municipality; nil until read
+}
+
+// New returns an engine; call Run to evaluate periodically. obs may be nil.
 func New(src Source, hist History, obs Observer, cfg maturity.Config, log *slog.Logger) *Engine {
 	return &Engine{src: src, hist: hist, obs: obs, cfg: cfg, log: log, now: time.Now}
 }
@@ -84,28 +110,28 @@ func (e *Engine) Latest() *Snapshot {
 	return e.latest
 }
 
-// Evaluate computes the inputs and verdicts of every municipality at T (or
-// of one, when municipality is not empty).
-func (e *Engine) Evaluate(ctx context.Context, at time.Time, municipality string) (map[string]*Result, error) {
+// Evaluate reads and judges every known municipality at T (or one, when
+// municipality is not empty). The snapshot it returns is not published.
+func (e *Engine) Evaluate(ctx context.Context, at time.Time, municipality string) (*Snapshot, error) {
 	ins, err := e.src.Read(ctx, at, e.cfg.Window, municipality)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]*Result, len(ins))
-	for m, in := range ins {
-		out[m] = &Result{Assessment: maturity.Evaluate(e.cfg, in.Input), Short: in.Short, Unattributed: in.Unattributed}
+	s := &Snapshot{At: at, Results: make(map[string]*Result, len(ins.Municipalities)), UnknownMeasurements: ins.UnknownMeasurements}
+	for m, in := range ins.Municipalities {
+		s.Results[m] = &Result{Assessment: maturity.Evaluate(e.cfg, in.Input), Short: in.Short, Unattributed: in.Unattributed}
 	}
-	return out, nil
+	return s, nil
 }
 
-// EvaluateOne evaluates one municipality at T; found is false when nothing
-// is known of it.
+// EvaluateOne evaluates one municipality at T; found is false when it is
+// not known at T.
 func (e *Engine) EvaluateOne(ctx context.Context, at time.Time, municipality string) (*maturity.Assessment, bool, error) {
-	res, err := e.Evaluate(ctx, at, municipality)
+	s, err := e.Evaluate(ctx, at, municipality)
 	if err != nil {
 		return nil, false, err
 	}
-	r, ok := res[municipality]
+	r, ok := s.Results[municipality]
 	if !ok {
 		return nil, false, nil
 	}
@@ -117,7 +143,7 @@ func (e *Engine) EvaluateOne(ctx context.Context, at time.Time, municipality str
 func (e *Engine) Tick(ctx context.Context) error {
 	start := e.now()
 	at := start.UTC()
-	res, err := e.Evaluate(ctx, at, "")
+	snap, err := e.Evaluate(ctx, at, "")
 	d := e.now().Sub(start)
 	if e.obs != nil {
 		e.obs.Evaluated(d, err)
@@ -125,7 +151,7 @@ func (e *Engine) Tick(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("evaluation at %s: %w", at.Format(time.RFC3339), err)
 	}
-	snap := &Snapshot{At: at, Completed: e.now(), Results: res}
+	snap.Completed = e.now()
 	e.mu.Lock()
 	e.latest = snap
 	e.mu.Unlock()

@@ -66,3 +66,17 @@ type Input struct {
 	SLAs         []SLA
 	Incidents    []Incident
 }
+
+// SLAKey names one SLA of a municipality.
+type SLAKey struct{ Service, KPI string }
+
+// ShortWindow is a recent window of business time, [T-D, T), for which SLA
+// compliance is also computed (error-budget burn-rate alerts).
+type ShortWindow struct {
+	Label string
+	D     time.Duration
+}
+
+// ShortWindows are the short windows, shortest first; Label is the value of
+// the metric's window label.
+var ShortWindows = []ShortWindow{{"1h", time.Hour}, {"6h", 6 * time.Hour}, {"1d", 24 * time.Hour}, {"3d", 72 * time.Hour}}

@@ -1,9 +1,12 @@
-package engine
+// Package history is the evaluator's level history: it announces level
+// changes as CloudEvents on NATS (assessment.<municipality>) and records
+// them in ClickHouse (maturity_changes), where it reads the last levels
+// back after a restart. It is the engine's History.
+package history
 
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -11,17 +14,17 @@ import (
 
 	"github.com/assoliment/assoliment/services/contract"
 	"github.com/assoliment/assoliment/services/evaluator/internal/maturity"
-	"github.com/assoliment/assoliment/services/platform/chconn"
+	"github.com/assoliment/assoliment/services/storage"
 )
 
 // AssessmentStream keeps level-change events (subjects assessment.>).
 const AssessmentStream = "SMARTCITY_ASSESSMENTS"
 
-// Changes publishes level changes as CloudEvents on
-// assessment.<municipality> and stores them in the maturity_changes table.
+// Changes publishes level changes and stores them.
 type Changes struct {
-	c  *chconn.Conn
-	js jetstream.JetStream
+	db  storage.Engine
+	js  jetstream.JetStream
+	now func() time.Time
 	// pending keeps the instant of a change whose recording failed, so the
 	// retry publishes the same event (same id) and the broker drops a copy.
 	pending map[string]pendingChange
@@ -32,12 +35,13 @@ type pendingChange struct {
 	at       time.Time
 }
 
-// NewChanges returns the history; EnsureStream creates its stream.
-func NewChanges(c *chconn.Conn, js jetstream.JetStream) *Changes {
-	return &Changes{c: c, js: js, pending: map[string]pendingChange{}}
+// New returns the history; EnsureStream creates its stream.
+func New(db storage.Engine, js jetstream.JetStream) *Changes {
+	return &Changes{db: db, js: js, now: time.Now, pending: map[string]pendingChange{}}
 }
 
-// EnsureStream creates the stream of level-change events when missing.
+// EnsureStream creates the stream of level-change events, or updates it to
+// this configuration.
 func (h *Changes) EnsureStream(ctx context.Context) error {
 	_, err := h.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: AssessmentStream, Subjects: []string{contract.AssessmentPrefix + ".>"}, Storage: jetstream.FileStorage,
@@ -51,22 +55,30 @@ func (h *Changes) EnsureStream(ctx context.Context) error {
 
 // Levels reads the last recorded level of every municipality.
 func (h *Changes) Levels(ctx context.Context) (map[string]int, error) {
-	rows, err := h.c.Query(ctx, fmt.Sprintf(
-		"SELECT municipality, argMax(to_level, evaluated_at) FROM %s FINAL GROUP BY municipality", h.c.Table("maturity_changes")))
-	if err != nil {
+	var rows []storage.LastLevel
+	if err := h.db.Select(ctx, &rows, storage.LastLevels()); err != nil {
 		return nil, fmt.Errorf("read level history: %w", err)
 	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var m string
-		var l uint8
-		if err := rows.Scan(&m, &l); err != nil {
-			return nil, fmt.Errorf("read level history: %w", err)
-		}
-		out[m] = int(l)
+	out := make(map[string]int, len(rows))
+	for _, r := range rows {
+		out[r.Municipality] = int(r.Level)
 	}
-	return out, rows.Err()
+	return out, nil
+}
+
+// Failing lists every criterion that fails at T, whatever its level; the
+// first ones are those that keep the municipality from the next level.
+func Failing(a *maturity.Assessment) []string {
+	failing := make([]string, 0, len(a.Criteria))
+	for _, c := range a.Missing {
+		failing = append(failing, c.ID)
+	}
+	for _, c := range a.Criteria {
+		if !c.Passed && c.Level != a.Level+1 {
+			failing = append(failing, c.ID)
+		}
+	}
+	return failing
 }
 
 // Record publishes the change (waiting for the broker's ack), then stores it.
@@ -84,17 +96,7 @@ func (h *Changes) Record(ctx context.Context, a *maturity.Assessment, from int) 
 			delete(h.pending, a.Municipality)
 		}
 	}()
-	// Every criterion that fails at T, whatever its level; the first ones
-	// of the list are those that keep the municipality from the next level.
-	failing := make([]string, 0, len(a.Criteria))
-	for _, c := range a.Missing {
-		failing = append(failing, c.ID)
-	}
-	for _, c := range a.Criteria {
-		if !c.Passed && c.Level != a.Level+1 {
-			failing = append(failing, c.ID)
-		}
-	}
+	failing := Failing(a)
 	id := fmt.Sprintf("maturity-%s-%d-%d-%d", a.Municipality, from, a.Level, at.UnixMilli())
 	ev := &contract.Event{
 		ID: id, Source: "urn:smartcity:evaluator", Type: contract.TypeMaturityChanged, Time: at,
@@ -112,16 +114,8 @@ func (h *Changes) Record(ctx context.Context, a *maturity.Assessment, from int) 
 	if _, err := h.js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("publish level change: %w", err)
 	}
-	batch, err := h.c.PrepareBatch(h.c.InsertContext(ctx), fmt.Sprintf(
-		"INSERT INTO %s (municipality, from_level, to_level, evaluated_at, failing, recorded_at)", h.c.Table("maturity_changes")))
-	if err != nil {
-		return fmt.Errorf("store level change: %w", err)
-	}
-	if err := batch.Append(a.Municipality, uint8(from), uint8(a.Level), at.UTC().Truncate(time.Second),
-		strings.Join(failing, ","), time.Now().UTC().Truncate(time.Second)); err != nil {
-		return fmt.Errorf("store level change: %w", err)
-	}
-	if err := batch.Send(); err != nil {
+	row := storage.MaturityChangeRow(a.Municipality, from, a.Level, at, failing, h.now())
+	if err := h.db.Insert(ctx, storage.MaturityChanges, storage.MaturityChangeColumns, [][]any{row}); err != nil {
 		return fmt.Errorf("store level change: %w", err)
 	}
 	return nil

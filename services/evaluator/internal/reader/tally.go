@@ -1,0 +1,192 @@
+package reader
+
+import (
+	"time"
+
+	"github.com/assoliment/assoliment/services/contract"
+	"github.com/assoliment/assoliment/services/evaluator/internal/maturity"
+	"github.com/assoliment/assoliment/services/storage"
+)
+
+// countedSeries lists, for the hash look-up, the series that can count:
+// every SLA's KPI series and every service's series, each for the
+// service's provider and for the council.
+func countedSeries(cat *Catalogue) (slas, services []storage.Series) {
+	for m, ss := range cat.Services {
+		for id, s := range ss {
+			for _, p := range publishers(s.Provider) {
+				services = append(services, storage.Series{Municipality: m, Service: id, Publisher: p})
+			}
+		}
+	}
+	for m, ks := range cat.SLAs {
+		for k := range ks {
+			provider, _ := cat.Provider(m, k.Service)
+			for _, p := range publishers(provider) {
+				slas = append(slas, storage.Series{Municipality: m, Service: k.Service, KPI: k.KPI, Publisher: p})
+			}
+		}
+	}
+	return slas, services
+}
+
+// publishers are who count for a service of provider p.
+func publishers(p string) []string {
+	if p == contract.Council {
+		return []string{p}
+	}
+	return []string{p, contract.Council}
+}
+
+// targets are the SLA targets of every counted SLA series.
+func targets(cat *Catalogue) []storage.Target {
+	var out []storage.Target
+	for m, ks := range cat.SLAs {
+		for k, s := range ks {
+			provider, _ := cat.Provider(m, k.Service)
+			for _, p := range publishers(provider) {
+				out = append(out, storage.Target{Series: storage.Series{Municipality: m, Service: k.Service, KPI: k.KPI, Publisher: p},
+					LowerIsBetter: s.Direction == contract.LowerIsBetter, Target: s.Target})
+			}
+		}
+	}
+	return out
+}
+
+// Hashes names the hashes the server computed for the counted series.
+type Hashes struct {
+	Series       map[uint64]storage.Series // SLA series: municipality, service, kpi, publisher
+	Service      map[uint64]storage.Series // service series: municipality, service, publisher
+	Municipality map[uint64]string         // known municipalities
+}
+
+// NewHashes indexes the answer of storage.HashNames.
+func NewHashes(rows []storage.HashName) *Hashes {
+	h := &Hashes{Series: map[uint64]storage.Series{}, Service: map[uint64]storage.Series{}, Municipality: map[uint64]string{}}
+	for _, r := range rows {
+		s := storage.Series{Municipality: r.Municipality, Service: r.Service, KPI: r.KPI, Publisher: r.Publisher}
+		switch r.Kind {
+		case storage.HashOfSeries:
+			h.Series[r.Hash] = s
+		case storage.HashOfService:
+			h.Service[r.Hash] = s
+		case storage.HashOfMunicipality:
+			h.Municipality[r.Hash] = r.Municipality
+		}
+	}
+	return h
+}
+
+// Tally is what the measurements say at T, in the terms of the rules.
+type Tally struct {
+	CountC       map[string]map[string]int       // municipality -> service -> counted measurements in C
+	Last         map[string]map[string]time.Time // municipality -> service -> latest counted measurement
+	SLAs         map[string]map[maturity.SLAKey]*SLAStats
+	Unattributed map[string]int // known municipality -> measurements in C not counted
+	Unknown      int            // measurements in C of municipalities not known
+}
+
+// SLAStats are the counted samples of one SLA.
+type SLAStats struct {
+	C, P  maturity.WindowStats
+	Short map[string]maturity.WindowStats // by short-window label; absent when no samples
+}
+
+// NewTally prepares the stats of every SLA in force.
+func NewTally(cat *Catalogue) *Tally {
+	t := &Tally{CountC: map[string]map[string]int{}, Last: map[string]map[string]time.Time{},
+		SLAs: map[string]map[maturity.SLAKey]*SLAStats{}, Unattributed: map[string]int{}}
+	for m, ks := range cat.SLAs {
+		t.SLAs[m] = map[maturity.SLAKey]*SLAStats{}
+		for k := range ks {
+			t.SLAs[m][k] = &SLAStats{Short: map[string]maturity.WindowStats{}}
+		}
+	}
+	return t
+}
+
+func (t *Tally) service(m string) {
+	if t.CountC[m] == nil {
+		t.CountC[m], t.Last[m] = map[string]int{}, map[string]time.Time{}
+	}
+}
+
+// AddSeries applies the publisher rule to the per-series counts of C and P:
+// a series counts when the hashes name it as a counted SLA series or
+// service series; it then adds to its service's count in C and latest
+// measurement and, for an SLA series, to the SLA's samples. Series that do
+// not count add their count in C to their municipality's unattributed
+// measurements, or, for a municipality that is not known, to Unknown.
+func (t *Tally) AddSeries(groups []storage.SeriesCounts, h *Hashes) {
+	for _, g := range groups {
+		n, isSLA := h.Series[g.Series]
+		if !isSLA {
+			var counted bool
+			if n, counted = h.Service[g.ServiceHash]; !counted {
+				if m, known := h.Municipality[g.MunicipalityHash]; known {
+					t.Unattributed[m] += int(g.SamplesC)
+				} else {
+					t.Unknown += int(g.SamplesC)
+				}
+				continue
+			}
+		}
+		t.service(n.Municipality)
+		t.CountC[n.Municipality][n.Service] += int(g.SamplesC)
+		if last := nanos(g.Last); last.After(t.Last[n.Municipality][n.Service]) {
+			t.Last[n.Municipality][n.Service] = last
+		}
+		if sla := t.SLAs[n.Municipality][maturity.SLAKey{Service: n.Service, KPI: n.KPI}]; isSLA && sla != nil {
+			sla.C.Samples += int(g.SamplesC)
+			sla.C.Meeting += int(g.MeetingC)
+			sla.P.Samples += int(g.SamplesP)
+			sla.P.Meeting += int(g.MeetingP)
+		}
+	}
+}
+
+// AddShort adds the counts of counted SLA series in the short windows.
+func (t *Tally) AddShort(rows []storage.WindowCounts, h *Hashes) {
+	for _, r := range rows {
+		n, ok := h.Series[r.Series]
+		if !ok || r.Samples == 0 {
+			continue
+		}
+		sla := t.SLAs[n.Municipality][maturity.SLAKey{Service: n.Service, KPI: n.KPI}]
+		if sla == nil {
+			continue
+		}
+		cur := sla.Short[r.Window]
+		cur.Samples += int(r.Samples)
+		cur.Meeting += int(r.Meeting)
+		sla.Short[r.Window] = cur
+	}
+}
+
+// silent lists the series of catalogued services with no counted
+// measurement in the last 2W, whose latest measurement is looked up
+// further back.
+func (t *Tally) silent(cat *Catalogue) []storage.Series {
+	var out []storage.Series
+	for m, ss := range cat.Services {
+		for id, s := range ss {
+			if _, ok := t.Last[m][id]; ok {
+				continue
+			}
+			for _, p := range publishers(s.Provider) {
+				out = append(out, storage.Series{Municipality: m, Service: id, Publisher: p})
+			}
+		}
+	}
+	return out
+}
+
+// AddOlder records the latest measurements found before 2W ago.
+func (t *Tally) AddOlder(rows []storage.LastMeasurement) {
+	for _, r := range rows {
+		t.service(r.Municipality)
+		if last := nanos(r.Last); last.After(t.Last[r.Municipality][r.Service]) {
+			t.Last[r.Municipality][r.Service] = last
+		}
+	}
+}

@@ -1,0 +1,57 @@
+// Package storagetest stores events for tests the way the ingest service
+// does (same tables, columns and versions), without running it.
+package storagetest
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/assoliment/assoliment/services/contract"
+	"github.com/assoliment/assoliment/services/storage"
+)
+
+// Store writes events to the database of e, one insert per table, with
+// stream sequences in the order given (so later events win ties), after
+// the sequences of earlier calls.
+func Store(tb testing.TB, e storage.Engine, evs ...*contract.Event) {
+	tb.Helper()
+	rows := map[string][][]any{}
+	for _, ev := range evs {
+		table, values, err := storage.EventRow(ev, seq.Add(1), time.Now())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		rows[table] = append(rows[table], values)
+	}
+	for _, table := range storage.EventTables {
+		if err := e.Insert(context.Background(), table, storage.ColumnsOf(table), rows[table]); err != nil {
+			tb.Fatalf("store %d events in %s: %v", len(rows[table]), table, err)
+		}
+	}
+}
+
+var seq, ids atomic.Uint64
+
+// Event returns an event of the type its data says, with a fresh id.
+func Event(municipality, publisher string, t time.Time, data any) *contract.Event {
+	typ := ""
+	switch data.(type) {
+	case *contract.ServiceRegistered:
+		typ = contract.TypeServiceRegistered
+	case *contract.ServiceRetired:
+		typ = contract.TypeServiceRetired
+	case *contract.SLADefined:
+		typ = contract.TypeSLADefined
+	case *contract.KPIMeasured:
+		typ = contract.TypeKPIMeasured
+	case *contract.IncidentOpened:
+		typ = contract.TypeIncidentOpened
+	case *contract.IncidentResolved:
+		typ = contract.TypeIncidentResolved
+	}
+	return &contract.Event{ID: fmt.Sprintf("ev-%d", ids.Add(1)), Source: "urn:test", Type: typ, Time: t,
+		Municipality: municipality, Publisher: publisher, Data: data}
+}
