@@ -513,7 +513,7 @@ func TestUsageErrors(t *testing.T) {
 
 func TestHelpVersionAndCompletion(t *testing.T) {
 	for _, args := range [][]string{nil, {"--help"}, {"help"}, {"help", "publish"}, {"validate", "--help"}, {"publish", "-h"},
-		{"dlq", "--help"}, {"dlq", "list", "--help"}, {"dlq", "replay", "--help"}, {"assessment", "--help"}} {
+		{"dlq", "--help"}, {"dlq", "list", "--help"}, {"dlq", "replay", "--help"}, {"assessment", "--help"}, {"token", "new", "--help"}} {
 		r := run(t, nil, args...)
 		if r.code != ExitOK || !strings.Contains(r.stdout, "USAGE") || r.stderr != "" {
 			t.Errorf("%q: %+v", args, r)
