@@ -30,6 +30,7 @@ require (
 
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
+	github.com/assoliment/assoliment/services/evaluator v0.0.0
 	github.com/assoliment/assoliment/services/gateway v0.0.0
 	github.com/assoliment/assoliment/services/platform v0.0.0
 	github.com/go-json-experiment/json v1.27.2 // indirect
@@ -52,3 +53,5 @@ replace github.com/assoliment/assoliment/services/contract => ../contract
 replace github.com/assoliment/assoliment/services/platform => ../platform
 
 replace github.com/assoliment/assoliment/services/gateway => ../gateway
+
+replace github.com/assoliment/assoliment/services/evaluator => ../evaluator

@@ -1,5 +1,6 @@
 // Package assessment fetches a municipality's maturity assessment from the
-// evaluator API and renders it as a table.
+// evaluator API, decoded into the API's own types (evaluator/apiv1), and
+// renders it as a table.
 package assessment
 
 import (
@@ -14,30 +15,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/assoliment/assoliment/services/evaluator/apiv1"
 )
-
-// Criterion is one criterion of an assessment.
-type Criterion struct {
-	Level         int      `json:"level"`
-	LevelName     string   `json:"level_name"`
-	ID            string   `json:"id"`
-	Passed        bool     `json:"passed"`
-	Value         *float64 `json:"value"`
-	Threshold     *float64 `json:"threshold"`
-	ThresholdText string   `json:"threshold_text"`
-	Explanation   string   `json:"explanation"`
-}
-
-// Assessment is the evaluator's answer.
-type Assessment struct {
-	Municipality  string      `json:"municipality"`
-	Level         int         `json:"level"`
-	LevelName     string      `json:"level_name"`
-	At            string      `json:"at"`
-	WindowSeconds int64       `json:"window_seconds"`
-	Criteria      []Criterion `json:"criteria"`
-	Missing       []Criterion `json:"missing"`
-}
 
 // ErrNotFound is returned for an unknown municipality.
 var ErrNotFound = errors.New("not found")
@@ -45,8 +25,8 @@ var ErrNotFound = errors.New("not found")
 // Fetch gets the assessment of municipality from the evaluator at base
 // (e.g. http://127.0.0.1:8080), at instant at when it is not zero. It
 // returns the parsed assessment and the raw JSON body.
-func Fetch(ctx context.Context, client *http.Client, base, municipality string, at time.Time) (*Assessment, []byte, error) {
-	u := strings.TrimRight(base, "/") + "/api/v1/municipalities/" + url.PathEscape(municipality) + "/assessment"
+func Fetch(ctx context.Context, client *http.Client, base, municipality string, at time.Time) (*apiv1.Assessment, []byte, error) {
+	u := strings.TrimRight(base, "/") + apiv1.AssessmentPath(municipality)
 	if !at.IsZero() {
 		u += "?at=" + url.QueryEscape(at.Format(time.RFC3339))
 	}
@@ -65,9 +45,7 @@ func Fetch(ctx context.Context, client *http.Client, base, municipality string, 
 		return nil, nil, fmt.Errorf("read assessment: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
-		}
+		var e apiv1.Error
 		msg := strings.TrimSpace(string(body))
 		if json.Unmarshal(body, &e) == nil && e.Error != "" {
 			msg = e.Error
@@ -77,7 +55,7 @@ func Fetch(ctx context.Context, client *http.Client, base, municipality string, 
 		}
 		return nil, body, fmt.Errorf("evaluator answered %s: %s", resp.Status, msg)
 	}
-	var a Assessment
+	var a apiv1.Assessment
 	if err := json.Unmarshal(body, &a); err != nil {
 		return nil, body, fmt.Errorf("evaluator answer is not an assessment: %w", err)
 	}
@@ -88,12 +66,12 @@ func Fetch(ctx context.Context, client *http.Client, base, municipality string, 
 var levelNames = map[int]string{1: "puntual", 2: "collaboracio", 3: "estrategia", 4: "gestionat", 5: "optimitzat"}
 
 // Render writes the assessment as a readable table.
-func Render(w io.Writer, a *Assessment) error {
+func Render(w io.Writer, a *apiv1.Assessment) error {
 	name := a.LevelName
 	if name == "" && a.Level == 0 {
 		name = "sense dades"
 	}
-	fmt.Fprintf(w, "%s: level %d %s at %s (window %s)\n\n", a.Municipality, a.Level, name, a.At, days(a.WindowSeconds))
+	fmt.Fprintf(w, "%s: level %d %s at %s (window %s)\n\n", a.Municipality, a.Level, name, a.At.Format(time.RFC3339), days(a.WindowSeconds))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "LEVEL\tCRITERION\tRESULT\tVALUE\tTHRESHOLD\tEXPLANATION")
 	for _, c := range a.Criteria {
@@ -131,14 +109,11 @@ func value(v *float64) string {
 	return strconv.FormatFloat(*v, 'g', 4, 64)
 }
 
-func threshold(c Criterion) string {
+func threshold(c apiv1.Criterion) string {
 	if c.ThresholdText != "" {
 		return c.ThresholdText
 	}
-	if c.Threshold != nil {
-		return ">= " + strconv.FormatFloat(*c.Threshold, 'g', -1, 64)
-	}
-	return "-"
+	return ">= " + strconv.FormatFloat(c.Threshold, 'g', -1, 64)
 }
 
 func days(sec int64) string {
