@@ -45,13 +45,6 @@ type Counts struct {
 	Failed     int64 `json:"failed"`
 }
 
-func (c *Counts) add(o Counts) {
-	c.Published += o.Published
-	c.Acked += o.Acked
-	c.Duplicates += o.Duplicates
-	c.Failed += o.Failed
-}
-
 // counter tallies publisher results; it is safe to read while publishing.
 type counter struct {
 	published, acked, duplicates, failed atomic.Int64
