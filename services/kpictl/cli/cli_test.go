@@ -373,6 +373,17 @@ func TestDLQListAndReplay(t *testing.T) {
 	if r := run(t, env, "dlq", "list", "--reason", "too_late"); r.code != ExitOK || !strings.Contains(r.stdout, "no dead letters in SMARTCITY_DLQ with reason too_late") {
 		t.Fatalf("%+v", r)
 	}
+	// A publisher's bytes never reach the operator's terminal as control
+	// sequences: the table shows them as dots, JSON escapes them.
+	deadLetter(t, js, subj, contract.ReasonMalformedJSON, "\x1b]0;owned\x07\x1b[2J\xff\xfe{", 4)
+	r = run(t, env, "dlq", "list", "--reason", "malformed_json")
+	if r.code != ExitOK || strings.ContainsAny(r.stdout, "\x1b\x07") || !strings.Contains(r.stdout, ".]0;owned..[2J.{") {
+		t.Fatalf("hostile dead letter in the table: %q", r.stdout)
+	}
+	r = run(t, env, "dlq", "list", "--reason", "malformed_json", "--json")
+	if r.code != ExitOK || strings.ContainsAny(r.stdout, "\x1b\x07") {
+		t.Fatalf("hostile dead letter in JSON: %q", r.stdout)
+	}
 
 	r = run(t, env, "dlq", "replay", "--reason", "future_time", "--dry-run")
 	if r.code != ExitOK || !strings.Contains(r.stdout, "would replay 1 "+subj) || !strings.Contains(r.stdout, "2 dead letters would be replayed") {
@@ -397,8 +408,8 @@ func TestDLQListAndReplay(t *testing.T) {
 		}
 	}
 	// Dead letters stay after a replay: the stream allows no deletes.
-	if left := streamMsgs(t, js, contract.DeadLetterStream); len(left) != 3 {
-		t.Fatalf("DLQ left with %d, want all 3", len(left))
+	if left := streamMsgs(t, js, contract.DeadLetterStream); len(left) != 4 {
+		t.Fatalf("DLQ left with %d, want all 4", len(left))
 	}
 	r = run(t, env, "dlq", "replay", "--seq", "2", "--json")
 	var rep struct {
