@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -367,5 +368,32 @@ func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The guide's six complete examples are the events of
+// testdata/examples.jsonl, which the kpictl tests use.
+func TestExamplesFile(t *testing.T) {
+	b, err := os.ReadFile(guide)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.ReadFile("../testdata/examples.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(file)), "\n")
+	var examples []string
+	for i, ex := range blocks(string(b), "json") {
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, []byte(ex)); err != nil {
+			t.Fatalf("example %d: %v", i+1, err)
+		}
+		examples = append(examples, compact.String())
+	}
+	slices.Sort(lines)
+	slices.Sort(examples)
+	if !slices.Equal(lines, examples) {
+		t.Fatalf("the guide's examples:\n%s\nexamples.jsonl:\n%s", strings.Join(examples, "\n"), strings.Join(lines, "\n"))
 	}
 }
