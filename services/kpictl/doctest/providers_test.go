@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -277,8 +278,8 @@ func build(t *testing.T, dir string) {
 // startIngest runs the ingest service as its user of the secure
 // configuration, with a fresh ClickHouse database; it creates the
 // platform's streams. The operator then creates the publishers' copies of
-// their dead letters, as natsauth does. The ingest must exit 0 when the
-// test stops it.
+// their dead letters, as natsauth does. The ingest must exit 0 on SIGTERM
+// when the test ends.
 func startIngest(t *testing.T, s *natsauthtest.Secure) jetstream.JetStream {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "ingest")
@@ -293,8 +294,18 @@ func startIngest(t *testing.T, s *natsauthtest.Secure) jetstream.JetStream {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := proc.Stop(cmd); err != nil {
-			t.Errorf("ingest on interrupt: %v", err)
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("ingest on SIGTERM: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Errorf("ingest did not stop within 30 s of SIGTERM")
 		}
 	})
 	js, err := jetstream.New(s.ConnectAs(t, "operator"))
