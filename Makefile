@@ -20,12 +20,15 @@ build:
 run: build
 	scripts/run.sh
 
-## deps: what the tests need from the OS (ClickHouse server, promtool)
+## deps: what the tests need from the OS (ClickHouse server, promtool, Alertmanager and amtool)
 deps:
 	scripts/clickhouse.sh start
 	@command -v promtool >/dev/null || { echo "installing promtool (Debian package prometheus)"; \
 		[ "$$(id -u)" -eq 0 ] || SUDO=sudo; $$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@command -v amtool >/dev/null || { echo "installing Alertmanager and amtool (Debian package prometheus-alertmanager)"; \
+		[ "$$(id -u)" -eq 0 ] || SUDO=sudo; $$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null; }
 
 ## test: lint, then every test of every module with the race detector, against real ClickHouse and NATS
 test: deps lint test-go
