@@ -185,7 +185,8 @@ func (e Env) logger() *slog.Logger {
 var version string
 
 // Version is the version set when building, else the module version and
-// the source revision recorded by the Go toolchain.
+// the source revision the Go toolchain records (in a workspace, only with
+// go build -buildvcs=true).
 func Version() string {
 	if version != "" {
 		return version
@@ -208,8 +209,11 @@ func Version() string {
 			}
 		}
 	}
-	if rev != "" {
-		v += fmt.Sprintf(" (revision %.12s of %s%s)", rev, at, modified)
+	if rev == "" {
+		return v
 	}
-	return v
+	if v == "(devel)" {
+		v = "devel"
+	}
+	return fmt.Sprintf("%s, revision %.12s of %s%s", v, rev, at, modified)
 }
