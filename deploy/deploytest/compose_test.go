@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -31,53 +32,208 @@ var serviceHTTPAddr = map[string]string{
 	"gateway":   "0.0.0.0:8082",
 }
 
-// loadCompose loads docker-compose.yml as docker compose would, with only the
-// defaults written in the file (no host environment, no .env file).
-func loadCompose(t *testing.T) *types.Project {
+// composeSecrets are the variables the compose files require (each
+// `${X:?…}`), with the values the tests give them. Files named by a
+// variable are created by composeEnv.
+var composeSecrets = map[string]string{
+	"CLICKHOUSE_ADMIN_PASSWORD":     "admin-secret",
+	"CLICKHOUSE_INGEST_PASSWORD":    "ingest-secret",
+	"CLICKHOUSE_EVALUATOR_PASSWORD": "evaluator-secret",
+	"CLICKHOUSE_GRAFANA_PASSWORD":   "grafana-secret",
+	"GRAFANA_ADMIN_PASSWORD":        "grafana-admin-secret",
+	// Files and folders, set by composeEnv.
+	"ALERTMANAGER_SMTP_PASSWORD_FILE": "",
+	"ASSOLIMENT_SECRETS":              "",
+}
+
+// secureFiles are the files the secure variant reads from ASSOLIMENT_SECRETS.
+var secureFiles = []string{
+	"tls/server-cert.pem", "tls/server-key.pem", "tls/ca.pem",
+	"seeds/ingest.nk", "seeds/evaluator.nk", "seeds/gateway.nk", "seeds/operator.nk",
+}
+
+// composeEnv returns the environment of the compose tests: every required
+// secret set, files and folders created in a temporary directory.
+func composeEnv(t *testing.T) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	env := map[string]string{}
+	for k, v := range composeSecrets {
+		env[k] = v
+	}
+	env["ALERTMANAGER_SMTP_PASSWORD_FILE"] = filepath.Join(dir, "smtp-password")
+	env["ASSOLIMENT_SECRETS"] = filepath.Join(dir, "secrets")
+	files := append([]string{env["ALERTMANAGER_SMTP_PASSWORD_FILE"]}, secureFiles...)
+	for i, f := range files {
+		if i > 0 {
+			f = filepath.Join(env["ASSOLIMENT_SECRETS"], f)
+		}
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte("test\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return env
+}
+
+// composeVariants are the ways the platform is started: the compose files
+// and profiles of each.
+var composeVariants = []struct {
+	name     string
+	files    []string
+	profiles []string
+}{
+	{"plain", []string{"docker-compose.yml"}, nil},
+	{"demo", []string{"docker-compose.yml"}, []string{"demo"}},
+	{"secure", []string{"docker-compose.yml", "docker-compose.secure.yml"}, []string{"demo"}},
+}
+
+// loadComposeFiles loads compose files as docker compose would, with the
+// environment env only (no host environment, no .env file).
+func loadComposeFiles(t *testing.T, env map[string]string, profiles []string, files ...string) (*types.Project, error) {
 	t.Helper()
 	root := repoRoot(t)
-	opts, err := cli.NewProjectOptions(
-		[]string{filepath.Join(root, "docker-compose.yml")},
+	var paths []string
+	for _, f := range files {
+		paths = append(paths, filepath.Join(root, f))
+	}
+	opts, err := cli.NewProjectOptions(paths,
 		cli.WithWorkingDirectory(root),
-		cli.WithEnv(nil),
+		cli.WithEnv(envList(env)),
 		cli.WithInterpolation(true),
 		cli.WithResolvedPaths(true),
+		cli.WithProfiles(profiles),
 	)
 	if err != nil {
 		t.Fatalf("compose options: %v", err)
 	}
-	project, err := cli.ProjectFromOptions(context.Background(), opts)
+	return cli.ProjectFromOptions(context.Background(), opts)
+}
+
+func envList(env map[string]string) []string {
+	var out []string
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// loadCompose loads docker-compose.yml with the demo profile and every
+// required secret set.
+func loadCompose(t *testing.T) *types.Project {
+	t.Helper()
+	project, err := loadComposeFiles(t, composeEnv(t), []string{"demo"}, "docker-compose.yml")
 	if err != nil {
 		t.Fatalf("docker-compose.yml does not load: %v", err)
 	}
 	return project
 }
 
+// forEachVariant runs check on every compose variant.
+func forEachVariant(t *testing.T, check func(t *testing.T, project *types.Project)) {
+	for _, v := range composeVariants {
+		t.Run(v.name, func(t *testing.T) {
+			project, err := loadComposeFiles(t, composeEnv(t), v.profiles, v.files...)
+			if err != nil {
+				t.Fatalf("%s does not load: %v", strings.Join(v.files, " + "), err)
+			}
+			check(t, project)
+		})
+	}
+}
+
 func TestComposeParses(t *testing.T) {
-	project := loadCompose(t)
-	want := []string{"nats", "clickhouse", "ingest-1", "ingest-2", "evaluator", "gateway", "simulator", "prometheus", "grafana"}
-	for _, name := range want {
-		if _, ok := project.Services[name]; !ok {
-			t.Errorf("service %q is missing", name)
+	want := []string{"nats", "clickhouse", "ingest-1", "ingest-2", "evaluator", "gateway", "prometheus", "alertmanager", "grafana"}
+	for _, v := range composeVariants {
+		t.Run(v.name, func(t *testing.T) {
+			project, err := loadComposeFiles(t, composeEnv(t), v.profiles, v.files...)
+			if err != nil {
+				t.Fatalf("%s does not load: %v", strings.Join(v.files, " + "), err)
+			}
+			want := want
+			if slices.Contains(v.profiles, "demo") {
+				want = append(slices.Clone(want), "simulator")
+			}
+			for _, name := range want {
+				if _, ok := project.Services[name]; !ok {
+					t.Errorf("service %q is missing", name)
+				}
+			}
+			for name := range project.Services {
+				if !slices.Contains(want, name) {
+					t.Errorf("unexpected service %q: add it to this test with its checks", name)
+				}
+			}
+		})
+	}
+}
+
+// TestComposeDemoIsAProfile checks that demo data is published only when
+// asked for: the simulator belongs to the profile demo alone.
+func TestComposeDemoIsAProfile(t *testing.T) {
+	project, err := loadComposeFiles(t, composeEnv(t), nil, "docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := project.Services["simulator"]; ok {
+		t.Error("the simulator starts without --profile demo")
+	}
+	sim, ok := project.DisabledServices["simulator"]
+	if !ok || !slices.Equal(sim.Profiles, []string{"demo"}) {
+		t.Errorf("the simulator's profiles are %v, want [demo]", sim.Profiles)
+	}
+}
+
+// TestComposeRequiredSecrets checks that every secret is required: with any
+// one of them unset, the compose files refuse to load and name it, instead
+// of falling back to a default.
+func TestComposeRequiredSecrets(t *testing.T) {
+	for name := range composeSecrets {
+		env := composeEnv(t)
+		delete(env, name)
+		files := []string{"docker-compose.yml"}
+		if name == "ASSOLIMENT_SECRETS" {
+			files = append(files, "docker-compose.secure.yml")
+		}
+		_, err := loadComposeFiles(t, env, []string{"demo"}, files...)
+		if err == nil {
+			t.Errorf("%s unset: %s loads", name, strings.Join(files, " + "))
+		} else if !strings.Contains(err.Error(), name) {
+			t.Errorf("%s unset: the error does not name it: %v", name, err)
 		}
 	}
-	for name := range project.Services {
-		if !slices.Contains(want, name) {
-			t.Errorf("unexpected service %q: add it to this test with its checks", name)
+	// No secret has a default in the files themselves.
+	defaultRE := regexp.MustCompile(`\$\{(\w*(PASSWORD|SECRET|TOKEN|KEY)\w*):?-`)
+	for _, f := range []string{"docker-compose.yml", "docker-compose.secure.yml"} {
+		b, err := os.ReadFile(repoPath(t, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range defaultRE.FindAllStringSubmatch(string(b), -1) {
+			t.Errorf("%s: secret %s has a default value; require it with ${%s:?…}", f, m[1], m[1])
 		}
 	}
 }
 
 func TestComposeBindMountsExist(t *testing.T) {
-	project := loadCompose(t)
+	forEachVariant(t, checkBindMounts)
+}
+
+// checkBindMounts checks that every bind mount is read-only and exists, in
+// the repository or (secrets) in ASSOLIMENT_SECRETS.
+func checkBindMounts(t *testing.T, project *types.Project) {
 	root := repoRoot(t)
+	secrets := project.Environment["ASSOLIMENT_SECRETS"]
 	for name, svc := range project.Services {
 		for _, v := range svc.Volumes {
 			if v.Type != types.VolumeTypeBind {
 				continue
 			}
-			if !strings.HasPrefix(v.Source, root+string(filepath.Separator)) {
-				t.Errorf("%s: bind mount %s is outside the repository", name, v.Source)
+			inSecrets := secrets != "" && strings.HasPrefix(v.Source, secrets+string(filepath.Separator))
+			if !inSecrets && !strings.HasPrefix(v.Source, root+string(filepath.Separator)) {
+				t.Errorf("%s: bind mount %s is neither in the repository nor in ASSOLIMENT_SECRETS", name, v.Source)
 				continue
 			}
 			if _, err := os.Stat(v.Source); err != nil {
@@ -91,7 +247,12 @@ func TestComposeBindMountsExist(t *testing.T) {
 }
 
 func TestComposeNamedVolumesDeclared(t *testing.T) {
-	project := loadCompose(t)
+	forEachVariant(t, func(t *testing.T, project *types.Project) {
+		checkNamedVolumes(t, project)
+	})
+}
+
+func checkNamedVolumes(t *testing.T, project *types.Project) {
 	for name, svc := range project.Services {
 		for _, v := range svc.Volumes {
 			if v.Type != types.VolumeTypeVolume {
@@ -146,67 +307,92 @@ func TestComposeBuildContextsExist(t *testing.T) {
 }
 
 func TestComposePortsBindLoopback(t *testing.T) {
-	project := loadCompose(t)
-	for name, svc := range project.Services {
-		for _, p := range svc.Ports {
-			if p.Published == "" {
-				continue
-			}
-			if p.HostIP != "127.0.0.1" {
-				t.Errorf("%s: port %s:%d is published on %q, want 127.0.0.1", name, p.Published, p.Target, p.HostIP)
+	forEachVariant(t, func(t *testing.T, project *types.Project) {
+		for name, svc := range project.Services {
+			for _, p := range svc.Ports {
+				if p.Published == "" {
+					continue
+				}
+				if p.HostIP != "127.0.0.1" {
+					t.Errorf("%s: port %s:%d is published on %q, want 127.0.0.1", name, p.Published, p.Target, p.HostIP)
+				}
 			}
 		}
-	}
+	})
 }
 
 func TestComposePublishedPortsUnique(t *testing.T) {
-	project := loadCompose(t)
-	seen := map[string]string{}
-	for name, svc := range project.Services {
-		for _, p := range svc.Ports {
-			if p.Published == "" {
-				continue
+	forEachVariant(t, func(t *testing.T, project *types.Project) {
+		seen := map[string]string{}
+		for name, svc := range project.Services {
+			for _, p := range svc.Ports {
+				if p.Published == "" {
+					continue
+				}
+				key := p.HostIP + ":" + p.Published + "/" + p.Protocol
+				if other, ok := seen[key]; ok {
+					t.Errorf("%s and %s both publish %s", other, name, key)
+				}
+				seen[key] = name
 			}
-			key := p.HostIP + ":" + p.Published + "/" + p.Protocol
-			if other, ok := seen[key]; ok {
-				t.Errorf("%s and %s both publish %s", other, name, key)
-			}
-			seen[key] = name
 		}
-	}
+	})
 }
 
 func TestComposeHealthchecksAndRestart(t *testing.T) {
-	project := loadCompose(t)
-	for name, svc := range project.Services {
-		hc := svc.HealthCheck
-		if hc == nil || hc.Disable || len(hc.Test) == 0 || hc.Test[0] == "NONE" {
-			t.Errorf("%s: no health check", name)
+	forEachVariant(t, func(t *testing.T, project *types.Project) {
+		for name, svc := range project.Services {
+			hc := svc.HealthCheck
+			if hc == nil || hc.Disable || len(hc.Test) == 0 || hc.Test[0] == "NONE" {
+				t.Errorf("%s: no health check", name)
+			}
+			if svc.Restart != types.RestartPolicyUnlessStopped {
+				t.Errorf("%s: restart %q, want %q", name, svc.Restart, types.RestartPolicyUnlessStopped)
+			}
 		}
-		if svc.Restart != types.RestartPolicyUnlessStopped {
-			t.Errorf("%s: restart %q, want %q", name, svc.Restart, types.RestartPolicyUnlessStopped)
+	})
+}
+
+// TestComposeSecretsExist checks that every secret a service uses is
+// declared and read from an existing file.
+func TestComposeSecretsExist(t *testing.T) {
+	forEachVariant(t, func(t *testing.T, project *types.Project) {
+		for name, svc := range project.Services {
+			for _, s := range svc.Secrets {
+				decl, ok := project.Secrets[s.Source]
+				if !ok {
+					t.Errorf("%s: secret %q is not declared", name, s.Source)
+					continue
+				}
+				if _, err := os.Stat(decl.File); err != nil {
+					t.Errorf("%s: secret %q: %v", name, s.Source, err)
+				}
+			}
 		}
-	}
+	})
 }
 
 func TestComposeServiceEnvironment(t *testing.T) {
-	project := loadCompose(t)
-	for name, keys := range serviceEnv {
-		svc, ok := project.Services[name]
-		if !ok {
-			t.Errorf("service %q is missing", name)
-			continue
-		}
-		env := serviceEnvironment(svc)
-		for _, key := range keys {
-			if env[key] == "" {
-				t.Errorf("%s: environment %s is missing or empty", name, key)
+	forEachVariant(t, func(t *testing.T, project *types.Project) {
+		for name, keys := range serviceEnv {
+			svc, ok := project.Services[name]
+			if !ok {
+				if name != "simulator" || project.DisabledServices[name].Name == "" {
+					t.Errorf("service %q is missing", name)
+				}
+				continue
+			}
+			env := serviceEnvironment(svc)
+			for _, key := range keys {
+				if env[key] == "" {
+					t.Errorf("%s: environment %s is missing or empty", name, key)
+				}
+			}
+			if want, ok := serviceHTTPAddr[name]; ok && env["HTTP_ADDR"] != want {
+				t.Errorf("%s: HTTP_ADDR %q, want %s", name, env["HTTP_ADDR"], want)
 			}
 		}
-		if want, ok := serviceHTTPAddr[name]; ok && env["HTTP_ADDR"] != want {
-			t.Errorf("%s: HTTP_ADDR %q, want %s", name, env["HTTP_ADDR"], want)
-		}
-	}
+	})
 }
 
 // TestComposeCriteriaFileMounted checks that the evaluator's CRITERIA_FILE is

@@ -28,6 +28,8 @@ var (
 		"smartcity_evaluation_last_success_timestamp_seconds",
 		"smartcity_unattributed_measurements",
 		"smartcity_service_reporting_interval_seconds",
+		"smartcity_service_stale_threshold_seconds",
+		"smartcity_evaluation_window_seconds",
 		"smartcity_ingest_consumer_pending_messages",
 		"smartcity_ingest_clickhouse_up",
 		"up",

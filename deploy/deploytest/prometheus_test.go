@@ -2,6 +2,7 @@ package deploytest
 
 import (
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,6 +18,16 @@ import (
 
 // promConfig is the part of prometheus.yml these tests read.
 type promConfig struct {
+	Global struct {
+		ExternalLabels map[string]string `yaml:"external_labels"`
+	} `yaml:"global"`
+	Alerting struct {
+		Alertmanagers []struct {
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"alertmanagers"`
+	} `yaml:"alerting"`
 	RuleFiles     []string `yaml:"rule_files"`
 	ScrapeConfigs []struct {
 		JobName       string `yaml:"job_name"`
@@ -45,6 +56,18 @@ func scrapeTargets(t *testing.T) []string {
 	var out []string
 	for _, sc := range loadPromConfig(t).ScrapeConfigs {
 		for _, st := range sc.StaticConfigs {
+			out = append(out, st.Targets...)
+		}
+	}
+	return out
+}
+
+// alertmanagerTargets lists the Alertmanagers prometheus.yml sends alerts to.
+func alertmanagerTargets(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, am := range loadPromConfig(t).Alerting.Alertmanagers {
+		for _, st := range am.StaticConfigs {
 			out = append(out, st.Targets...)
 		}
 	}
@@ -94,7 +117,23 @@ func loadRules(t *testing.T) map[string]*rulefmt.RuleGroups {
 	return out
 }
 
-var runbookRE = regexp.MustCompile(`^docs/operations\.md#([a-z0-9-]+)$`)
+// runbookRE is the one form of runbook_url: the base address of the
+// runbooks, from prometheus.yml's external label runbooks, and the alert's
+// section.
+var runbookRE = regexp.MustCompile(`^\{\{ \$externalLabels\.runbooks \}\}#([a-z0-9-]+)$`)
+
+// TestRunbooksBaseURL checks that alerts link to an absolute address, and
+// that it is docs/operations.md, whose sections TestAlertConventions checks.
+func TestRunbooksBaseURL(t *testing.T) {
+	base := loadPromConfig(t).Global.ExternalLabels["runbooks"]
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" {
+		t.Fatalf("prometheus.yml: external label runbooks %q is not an absolute http(s) address without #", base)
+	}
+	if !strings.HasSuffix(u.Path, "/docs/operations.md") {
+		t.Errorf("prometheus.yml: external label runbooks %q is not an address of docs/operations.md", base)
+	}
+}
 
 // TestAlertConventions checks labels and annotations of every alert, and that
 // each runbook anchor exists in docs/operations.md.
@@ -122,7 +161,7 @@ func TestAlertConventions(t *testing.T) {
 				}
 				m := runbookRE.FindStringSubmatch(r.Annotations["runbook_url"])
 				if m == nil {
-					t.Errorf("%s: runbook_url %q is not docs/operations.md#anchor", where, r.Annotations["runbook_url"])
+					t.Errorf("%s: runbook_url %q is not {{ $externalLabels.runbooks }}#anchor", where, r.Annotations["runbook_url"])
 				} else if !anchors[m[1]] {
 					t.Errorf("%s: docs/operations.md has no heading with anchor #%s", where, m[1])
 				}

@@ -313,6 +313,9 @@ func smokePromConfig(t *testing.T, targets map[string][]string) []byte {
 	global["scrape_timeout"] = "1s"
 	global["evaluation_interval"] = "1s"
 
+	// Alerts are delivered in TestAlertDelivery; here they are only queried.
+	delete(cfg, "alerting")
+
 	dir := repoPath(t, "deploy", "prometheus")
 	var rules []any
 	for _, pattern := range loadPromConfig(t).RuleFiles {

@@ -310,11 +310,12 @@ var smokeMayBeEmpty = map[string]string{
 	// of the platform. The simulator designs some SLAs to be missed
 	// (Sabadell's street cleaning and buses), daily services, gaps and a
 	// flapping municipality, so these may or may not return series.
-	"alert SLAErrorBudgetBurnFast":   "only while a simulated SLA spends its budget more than 6 times too fast over 6 h and 1 h",
-	"alert SLAErrorBudgetBurnSlow":   "only while a simulated SLA spends its budget steadily too fast over 1 d or 3 d",
-	"alert SLABreached":              "only while a simulated SLA is below its objective over the evaluation window",
-	"alert ServiceStoppedReporting":  "only while a simulated service's last measurement is older than the default threshold",
-	"alert MunicipalityLevelDropped": "needs a level lower than the day's highest; Prometheus has only seen this run's levels",
+	"alert SLAErrorBudgetBurnFast":       "only while a simulated SLA spends its budget more than 6 times too fast over 6 h and 1 h",
+	"alert SLAErrorBudgetBurnSlow":       "only while a simulated SLA spends its budget steadily too fast over 1 d or 3 d",
+	"alert SLABreached":                  "only while a simulated SLA is below its objective over the evaluation window",
+	"alert ServiceStoppedReporting":      "only while a simulated service's last measurement is older than its stale threshold",
+	"alert MunicipalityStoppedReporting": "only for a simulated municipality none of whose services is live (one designed to have no data)",
+	"alert MunicipalityLevelDropped":     "needs a level lower than the day's highest; Prometheus has only seen this run's levels",
 
 	// Panels that list problems and are empty when there are none. Each
 	// says so through its noValue text, which the test requires.
