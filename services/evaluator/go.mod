@@ -30,6 +30,7 @@ require (
 	github.com/ClickHouse/clickhouse-go/v2 v2.51.0 // indirect
 	github.com/andybalholm/brotli v1.2.7 // indirect
 	github.com/assoliment/assoliment/services/platform v0.0.0
+	github.com/assoliment/assoliment/services/simulator v0.0.0
 	github.com/assoliment/assoliment/services/storage v0.0.0
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/go-faster/city v1.0.1 // indirect
@@ -55,3 +56,5 @@ replace github.com/assoliment/assoliment/services/contract => ../contract
 replace github.com/assoliment/assoliment/services/platform => ../platform
 
 replace github.com/assoliment/assoliment/services/storage => ../storage
+
+replace github.com/assoliment/assoliment/services/simulator => ../simulator

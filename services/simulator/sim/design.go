@@ -123,8 +123,9 @@ var RoadworksDip = &Dip{Every: 56 * Day, Length: 4 * Day, FailShare: 0.9}
 // Designed returns the simulated municipalities, each designed to land on a
 // maturity level with the default thresholds of maturity.md (30-day window,
 // 10 samples, shares 0.5/0.9/0.95/1.0, 90-day adaptation window). The
-// comments and Why say which criteria decide each level; the tests evaluate
-// the generated events independently and check every claim.
+// comments and Why say which criteria decide each level; the evaluator's
+// tests store the generated events and check every claim with the real
+// reader and rules.
 func Designed() []Municipality {
 	return []Municipality{
 		{
