@@ -20,9 +20,10 @@ build:
 run: build
 	scripts/run.sh
 
-## deps: what the tests need from the OS (ClickHouse server, promtool, Alertmanager and amtool)
+## deps: what the tests need (ClickHouse server, chDB from npm, promtool, Alertmanager and amtool)
 deps:
 	scripts/clickhouse.sh start
+	scripts/chdb.sh >/dev/null
 	@command -v promtool >/dev/null || { echo "installing promtool (Debian package prometheus)"; \
 		[ "$$(id -u)" -eq 0 ] || SUDO=sudo; $$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
