@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -67,7 +66,13 @@ func files(cmd *cli.Command) ([]string, error) {
 	if len(args) == 0 {
 		return nil, usagef(cmd, "%s needs one or more FILE arguments (- for standard input)", cmd.Name)
 	}
-	if n := len(slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a != input.Stdin })); n > 1 {
+	stdin := 0
+	for _, a := range args {
+		if a == input.Stdin {
+			stdin++
+		}
+	}
+	if stdin > 1 {
 		return nil, usagef(cmd, "standard input (-) can be read only once")
 	}
 	return args, nil
