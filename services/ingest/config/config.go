@@ -24,6 +24,7 @@ type Config struct {
 	StreamMaxBytes                      int64
 	DeadLetterMaxAge                    time.Duration
 	DeadLetterMaxBytes                  int64
+	StreamReplicas                      int
 	PublishersFile                      string
 	LogLevel                            string
 	// Publishers are the providers of PublishersFile and the council.
@@ -47,6 +48,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	s.Bytes(&c.StreamMaxBytes, "stream-max-bytes", "STREAM_MAX_BYTES", "8GiB", "disk the main stream may use; when full, publishers are refused", 64<<20, 1<<50)
 	s.Duration(&c.DeadLetterMaxAge, "dlq-max-age", "DLQ_MAX_AGE", "30d", "how long dead letters are kept", time.Hour, 3650*24*time.Hour)
 	s.Bytes(&c.DeadLetterMaxBytes, "dlq-max-bytes", "DLQ_MAX_BYTES", "10GiB", "disk the dead-letter stream may use; when full, the oldest dead letters go", 64<<20, 1<<50)
+	s.Int(&c.StreamReplicas, "stream-replicas", "STREAM_REPLICAS", 1, "servers of a NATS cluster that keep each stream (3 in a three-node cluster)", 1, 5)
 	s.String(&c.PublishersFile, "publishers-file", "PUBLISHERS_FILE", "", "publishers spec of the secure NATS configuration (deploy/nats/secure/publishers.yaml); its providers and council label rejections", nil)
 	s.String(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error", logging.CheckLevel)
 	if err := s.Parse(args); err != nil {

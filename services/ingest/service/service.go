@@ -47,12 +47,12 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 		BatchSize: cfg.BatchSize, BatchBytes: int(cfg.BatchBytes), FlushInterval: cfg.FlushInterval,
 		MaxLateness: cfg.MaxLateness, AckWait: cfg.AckWait,
 		StreamMaxBytes: cfg.StreamMaxBytes, DeadLetterMaxAge: cfg.DeadLetterMaxAge, DeadLetterMaxBytes: cfg.DeadLetterMaxBytes,
-		Publishers: map[string]bool{},
+		Replicas: cfg.StreamReplicas, Publishers: map[string]bool{},
 	}
 	for _, p := range cfg.Publishers {
 		pcfg.Publishers[p] = true
 	}
-	cons, err := pipeline.Setup(ctx, js, pcfg)
+	cons, err := pipeline.Setup(ctx, js, pcfg, log)
 	if err != nil {
 		return err
 	}

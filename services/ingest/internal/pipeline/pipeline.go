@@ -53,6 +53,9 @@ type Config struct {
 	StreamMaxBytes     int64
 	DeadLetterMaxAge   time.Duration
 	DeadLetterMaxBytes int64
+	// Replicas is how many servers of a NATS cluster keep each stream
+	// (1 on a single server, 3 in a three-node cluster).
+	Replicas int
 	// Publishers are the configured publishers: the publisher label of a
 	// rejection is the subject's publisher token when it is one of them.
 	Publishers map[string]bool
@@ -76,20 +79,55 @@ func (c Config) Streams() []jetstream.StreamConfig {
 	if c.DeadLetterMaxBytes > 0 {
 		dlq.MaxBytes = c.DeadLetterMaxBytes
 	}
-	return []jetstream.StreamConfig{contract.ImportStreamConfig(), main, dlq}
+	streams := []jetstream.StreamConfig{contract.ImportStreamConfig(), main, dlq}
+	for i := range streams {
+		streams[i].Replicas = max(c.Replicas, 1)
+	}
+	return streams
 }
 
 // Setup creates, when missing, the main stream, the dead-letter stream and
 // the durable pull consumer shared by every ingest replica, and brings
-// existing ones to the configuration. Several replicas may run it at once.
-func Setup(ctx context.Context, js jetstream.JetStream, c Config) (jetstream.Consumer, error) {
+// existing ones to the configuration. Several replicas may run it at once:
+// in a NATS cluster, replicas racing to create the same streams can see
+// their requests time out while the cluster settles, so each step is tried
+// again for up to SetupPatience.
+func Setup(ctx context.Context, js jetstream.JetStream, c Config, log *slog.Logger) (jetstream.Consumer, error) {
+	deadline := time.Now().Add(SetupPatience)
+	try := func(what string, op func(context.Context) error) error {
+		for attempt := 1; ; attempt++ {
+			actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := op(actx)
+			cancel()
+			if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+				return err
+			}
+			log.Warn("NATS set-up not done yet; retrying", "step", what, "attempt", attempt, "err", err)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
+		}
+	}
 	for _, sc := range c.Streams() {
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+		if err := try("stream "+sc.Name, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateStream(ctx, sc)
+			return err
+		}); err != nil {
 			return nil, fmt.Errorf("create or update stream %s: %w", sc.Name, err)
 		}
 	}
-	return ensureConsumer(ctx, js, c)
+	var cons jetstream.Consumer
+	err := try("consumer "+c.Consumer, func(ctx context.Context) (err error) {
+		cons, err = ensureConsumer(ctx, js, c)
+		return err
+	})
+	return cons, err
 }
+
+// SetupPatience is how long Setup keeps trying.
+const SetupPatience = time.Minute
 
 // ensureConsumer creates or updates the durable consumer.
 func ensureConsumer(ctx context.Context, js jetstream.JetStream, c Config) (jetstream.Consumer, error) {
