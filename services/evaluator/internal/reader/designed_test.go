@@ -149,4 +149,3 @@ func TestFlappingMunicipality(t *testing.T) {
 		}
 	}
 }
-
