@@ -18,9 +18,17 @@ import (
 // the sequences of earlier calls.
 func Store(tb testing.TB, e storage.Engine, evs ...*contract.Event) {
 	tb.Helper()
+	StoreFrom(tb, e, seq.Add(uint64(len(evs)))-uint64(len(evs))+1, evs...)
+}
+
+// StoreFrom is Store with the stream sequences first, first+1, …: the
+// same events stored twice from the same first sequence make the same
+// rows.
+func StoreFrom(tb testing.TB, e storage.Engine, first uint64, evs ...*contract.Event) {
+	tb.Helper()
 	rows := map[string][][]any{}
-	for _, ev := range evs {
-		table, values, err := storage.EventRow(ev, seq.Add(1), time.Now())
+	for i, ev := range evs {
+		table, values, err := storage.EventRow(ev, first+uint64(i), time.Unix(0, 0))
 		if err != nil {
 			tb.Fatal(err)
 		}
