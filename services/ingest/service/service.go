@@ -16,9 +16,9 @@ import (
 	"github.com/assoliment/assoliment/services/ingest/internal/metrics"
 	"github.com/assoliment/assoliment/services/ingest/internal/pipeline"
 	"github.com/assoliment/assoliment/services/ingest/internal/store"
-	"github.com/assoliment/assoliment/services/ingest/schema"
 	"github.com/assoliment/assoliment/services/platform/httpserver"
 	"github.com/assoliment/assoliment/services/platform/logging"
+	"github.com/assoliment/assoliment/services/storage"
 )
 
 // Run starts the service and blocks until ctx ends and everything held is
@@ -30,7 +30,7 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 		return err
 	}
 	defer ch.Close()
-	if err := schema.Migrate(ctx, ch); err != nil {
+	if err := storage.Migrate(ctx, storage.NewConn(ch)); err != nil {
 		return err
 	}
 	nc, err := cfg.NATS(ctx, "ingest", log)
