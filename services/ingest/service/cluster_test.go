@@ -91,7 +91,7 @@ type natsNode struct {
 
 func (n *natsNode) start(t *testing.T, bin string) {
 	t.Helper()
-	n.cmd = exec.Command(bin, "--config", n.conf, "--mqtt-addr", "")
+	n.cmd = exec.Command(bin, "--config", n.conf)
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,8 @@ func (n *natsNode) kill() {
 }
 
 // TestFaultNATSClusterNodeKilled kills with SIGKILL the natsd process
-// leading the main stream of a three-node cluster while a publisher and two
+// leading the main stream of a three-node cluster, each node started from
+// the shipped deploy/nats/cluster configuration, while a publisher and two
 // ingest replicas run, then starts it again: ingestion resumes within 10 s,
 // nothing acknowledged is lost or stored twice, and the stream returns to
 // three current replicas.
@@ -123,15 +124,33 @@ func TestFaultNATSClusterNodeKilled(t *testing.T) {
 		clients[i] = testenv.FreePort(t)
 		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", testenv.FreePort(t))
 	}
+	// The shipped cluster configuration, with loopback ports and stores of
+	// the test's own instead of the compose host names.
+	shipped, err := os.ReadFile("../../../deploy/nats/cluster/nats-server.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
 	nodes := make([]*natsNode, size)
 	var urls []string
 	for i := range size {
-		n := &natsNode{name: fmt.Sprintf("n%d", i+1), conf: filepath.Join(dir, fmt.Sprintf("n%d.conf", i+1))}
-		conf := fmt.Sprintf(`server_name: %s
-listen: 127.0.0.1:%d
-jetstream { store_dir: %q, strict: true }
-cluster { name: assoliment, listen: %s, routes: [%s] }
-`, n.name, clients[i], filepath.Join(dir, n.name), strings.TrimPrefix(routes[i], "nats://"), strings.Join(routes, ", "))
+		n := &natsNode{name: fmt.Sprintf("nats-%d", i+1), conf: filepath.Join(dir, fmt.Sprintf("n%d.conf", i+1))}
+		conf := string(shipped)
+		for old, repl := range map[string]string{
+			"$NATS_SERVER_NAME":    n.name,
+			"listen: 0.0.0.0:4222": fmt.Sprintf("listen: 127.0.0.1:%d", clients[i]),
+			"http: 0.0.0.0:8222":   fmt.Sprintf("http: 127.0.0.1:%d", testenv.FreePort(t)),
+			"listen: 0.0.0.0:1883": fmt.Sprintf("listen: 127.0.0.1:%d", testenv.FreePort(t)),
+			"listen: 0.0.0.0:6222": "listen: " + strings.TrimPrefix(routes[i], "nats://"),
+			"nats://nats-1:6222":   routes[0],
+			"nats://nats-2:6222":   routes[1],
+			"nats://nats-3:6222":   routes[2],
+			`store_dir: "/data"`:   fmt.Sprintf("store_dir: %q", filepath.Join(dir, n.name)),
+		} {
+			if !strings.Contains(conf, old) {
+				t.Fatalf("the shipped cluster configuration no longer contains %s", old)
+			}
+			conf = strings.ReplaceAll(conf, old, repl)
+		}
 		if err := os.WriteFile(n.conf, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
 		}
