@@ -24,6 +24,7 @@ import (
 	evaluator "github.com/assoliment/assoliment/services/evaluator/service"
 	"github.com/assoliment/assoliment/services/platform/proc"
 	"github.com/assoliment/assoliment/services/platform/testenv"
+	"github.com/assoliment/assoliment/services/storage"
 )
 
 // eventsFor turns a rules input into the events that produce it, and
@@ -258,7 +259,7 @@ func TestEndToEnd(t *testing.T) {
 	// Two replicas racing on copies of the same events would leave a second
 	// row per identity until merged, with the identities recorded in the
 	// duplicates table: the verdicts must not change meanwhile.
-	cols := "municipality, publisher, id, service, kpi, value, time, time_ms, source, stream_seq, ingested_at, version"
+	cols := strings.Join(storage.MeasurementColumns, ", ")
 	for _, q := range []string{
 		"INSERT INTO {db}.measurements (" + cols + ") SELECT " + cols + " FROM {db}.measurements WHERE municipality = 'municipi-5' LIMIT 60",
 		"INSERT INTO {db}.duplicates (municipality, publisher, id, detected_at, resolved, version) SELECT municipality, publisher, id, now(), 0, 1 FROM {db}.measurements WHERE municipality = 'municipi-5' LIMIT 60",
