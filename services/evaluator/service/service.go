@@ -73,14 +73,6 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	mux := http.NewServeMux()
 	api.Routes(mux, eng, api.Options{MaxOnDemand: cfg.MaxOnDemand}, log)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if eng.Latest() == nil {
-			http.Error(w, "not ready: no evaluation has completed yet", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
 	srv, err := httpserver.Listen(cfg.HTTPAddr, httpserver.ReadOnly(mux))
 	if err != nil {
 		return err

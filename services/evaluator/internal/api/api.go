@@ -39,7 +39,8 @@ const RetryAfter = 5 * time.Second
 // OnDemandTimeout bounds one ?at= evaluation.
 const OnDemandTimeout = 60 * time.Second
 
-// Routes registers the API on mux.
+// Routes registers the API on mux, with /healthz (the process runs) and
+// /readyz (a periodic evaluation has completed).
 func Routes(mux *http.ServeMux, ev Evaluator, o Options, log *slog.Logger) {
 	now := o.Now
 	if now == nil {
@@ -114,6 +115,14 @@ func Routes(mux *http.ServeMux, ev Evaluator, o Options, log *slog.Logger) {
 	})
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint; see "+apiv1.MunicipalitiesPath)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if ev.Latest() == nil {
+			http.Error(w, "not ready: no evaluation has completed yet", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
 	})
 }
 

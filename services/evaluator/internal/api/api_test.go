@@ -109,6 +109,23 @@ func errorIs(t *testing.T, what string, a answer, code int, msg string) {
 	}
 }
 
+func TestHealth(t *testing.T) {
+	f := &fake{}
+	srv := server(t, f, 2)
+	if a := get(t, srv.URL+"/healthz"); a.code != 200 || string(a.body) != "ok\n" {
+		t.Errorf("healthz: %d %q", a.code, a.body)
+	}
+	if a := get(t, srv.URL+"/readyz"); a.code != 503 || !strings.Contains(string(a.body), "no evaluation has completed yet") {
+		t.Errorf("readyz before the first evaluation: %d %q", a.code, a.body)
+	}
+	f.mu.Lock()
+	f.snap = snapshot(nil)
+	f.mu.Unlock()
+	if a := get(t, srv.URL+"/readyz"); a.code != 200 || string(a.body) != "ready\n" {
+		t.Errorf("readyz: %d %q", a.code, a.body)
+	}
+}
+
 func TestBeforeFirstEvaluation(t *testing.T) {
 	srv := server(t, &fake{}, 2)
 	errorIs(t, "list", get(t, srv.URL+"/api/v1/municipalities"), 503, "no evaluation has completed yet")
@@ -140,7 +157,9 @@ func TestList(t *testing.T) {
 			t.Errorf("entry %d = %+v, want %+v", i, l.Municipalities[i], want[i])
 		}
 	}
+	f.mu.Lock()
 	f.snap = snapshot(nil)
+	f.mu.Unlock()
 	if a := get(t, srv.URL+"/api/v1/municipalities"); a.code != 200 || !strings.Contains(string(a.body), `"municipalities":[]`) {
 		t.Errorf("empty list: %d %s", a.code, a.body)
 	}
