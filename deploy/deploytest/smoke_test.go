@@ -1,9 +1,11 @@
 package deploytest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -56,7 +58,8 @@ func TestSmoke(t *testing.T) {
 
 	natsAddr := freeAddr(t)
 	natsURL := "nats://" + natsAddr
-	p.start(t, "natsd", bins["natsd"], "--addr", natsAddr, "--store", filepath.Join(tmp, "nats"))
+	// MQTT on a free port too: 1883 may be taken by a local run.
+	p.start(t, "natsd", bins["natsd"], "--addr", natsAddr, "--mqtt-addr", freeAddr(t), "--store", filepath.Join(tmp, "nats"))
 	p.waitFor(t, 20*time.Second, "NATS to accept connections", func() (bool, string) {
 		c, err := dialTCP(natsAddr)
 		if err != nil {
@@ -171,6 +174,9 @@ func TestSmoke(t *testing.T) {
 	t.Logf("Prometheus scraped the platform; querying after %s", time.Since(began).Round(time.Millisecond))
 
 	checkRuleGroups(t, prom)
+	for _, addr := range append(slices.Clone(ingestAddrs), evalAddr) {
+		checkMetricsLint(t, "http://"+addr+"/metrics")
+	}
 
 	exprs := smokeExpressions(t, prom)
 	at := time.Now()
@@ -229,59 +235,97 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("smokeQuietAlerts lists %s, which is no alert of deploy/prometheus/rules", key)
 		}
 	}
+	sqls := checkClickHousePanels(t, chAddr, db, at, prom)
 	for key := range smokeMayBeEmpty {
-		if !slices.ContainsFunc(exprs, func(e smokeExpr) bool { return e.key == key }) {
+		if !sqls[key] && !slices.ContainsFunc(exprs, func(e smokeExpr) bool { return e.key == key }) {
 			t.Errorf("smokeMayBeEmpty lists %q, which is no dashboard target or rule any more", key)
 		}
 	}
-	sqls := checkClickHousePanels(t, chAddr, db, at)
 	t.Logf("ran %d PromQL expressions, %d selectors and %d ClickHouse queries; %s in all",
-		len(exprs), len(selectors), sqls, time.Since(began).Round(time.Millisecond))
+		len(exprs), len(selectors), len(sqls), time.Since(began).Round(time.Millisecond))
+}
+
+// checkMetricsLint runs `promtool check metrics` on what a service exports
+// and fails on any problem it reports (names, types, help, units).
+func checkMetricsLint(t *testing.T, url string) {
+	t.Helper()
+	resp, err := httpClient.Get(url)
+	if err != nil {
+		t.Errorf("GET %s: %v", url, err)
+		return
+	}
+	defer resp.Body.Close()
+	cmd := exec.Command(promtool(t), "check", "metrics")
+	cmd.Stdin = resp.Body
+	if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("promtool check metrics on %s: %v\n%s", url, err, out)
+	}
 }
 
 // clickHouseMacroRE matches the macros of the ClickHouse data source
 // plugin: $__name or $__name(column).
 var clickHouseMacroRE = regexp.MustCompile(`\$__(\w+)(?:\(([^)]*)\))?`)
 
-// checkClickHousePanels runs the SQL of every ClickHouse target over the
-// last hour in the smoke database, with the plugin's time macros expanded,
-// and fails on an error or on no rows: the evaluator has just recorded the
-// first level of every municipality. It returns how many it ran.
-func checkClickHousePanels(t *testing.T, addr, db string, at time.Time) int {
+// checkClickHousePanels runs the SQL of every ClickHouse target and
+// annotation over the last hour in the smoke database, with the plugin's
+// macros expanded and the dashboard's variables set as for the PromQL
+// targets, and fails on an error or on no rows (the evaluator has just
+// recorded the first level of every municipality) unless smokeMayBeEmpty
+// says why there may be none. It returns the keys of the queries it ran.
+func checkClickHousePanels(t *testing.T, addr, db string, at time.Time, prom promAPI) map[string]bool {
 	t.Helper()
 	from, to := at.Add(-time.Hour).Unix(), at.Add(time.Minute).Unix()
-	n := 0
+	ran := map[string]bool{}
+	run := func(where, rawSQL, noValue string, panel bool, values map[string]string) {
+		ran[where] = true
+		sql := clickHouseMacroRE.ReplaceAllStringFunc(rawSQL, func(m string) string {
+			sub := clickHouseMacroRE.FindStringSubmatch(m)
+			switch sub[1] {
+			case "timeFilter":
+				return fmt.Sprintf("%s >= toDateTime(%d) AND %s <= toDateTime(%d)", sub[2], from, sub[2], to)
+			case "fromTime":
+				return fmt.Sprintf("toDateTime(%d)", from)
+			case "toTime":
+				return fmt.Sprintf("toDateTime(%d)", to)
+			case "interval_s":
+				return "60"
+			}
+			t.Errorf("%s: macro %s has no expansion in the smoke test", where, m)
+			return m
+		})
+		sql = substituteSmokeVars(t, where, sql, values)
+		out, err := clickHouseOutput(addr, db, sql)
+		if err != nil {
+			t.Errorf("%s: %v", where, err)
+			return
+		}
+		_, mayBeEmpty := smokeMayBeEmpty[where]
+		switch {
+		case strings.TrimSpace(out) != "" && mayBeEmpty:
+			t.Logf("%s (allowed to be empty) returned %d rows", where, strings.Count(out, "\n"))
+		case strings.TrimSpace(out) != "":
+		case !mayBeEmpty:
+			t.Errorf("%s: no rows\n\t%s", where, sql)
+		case panel && noValue == "":
+			t.Errorf("%s: may be empty, but then the panel shows a bare \"No data\"; say what empty means in fieldConfig.defaults.noValue", where)
+		}
+	}
 	for _, d := range loadDashboards(t) {
+		values, noValues := smokeDashboardSettings(t, d, prom)
 		for _, p := range d.allPanels() {
 			for _, tg := range p.Targets {
-				if !tg.isClickHouse(p) {
-					continue
-				}
-				where := fmt.Sprintf("%s %q %s", d.file, p.Title, tg.RefID)
-				sql := clickHouseMacroRE.ReplaceAllStringFunc(tg.RawSQL, func(m string) string {
-					sub := clickHouseMacroRE.FindStringSubmatch(m)
-					switch sub[1] {
-					case "timeFilter":
-						return fmt.Sprintf("%s >= toDateTime(%d) AND %s <= toDateTime(%d)", sub[2], from, sub[2], to)
-					case "fromTime":
-						return fmt.Sprintf("toDateTime(%d)", from)
-					case "toTime":
-						return fmt.Sprintf("toDateTime(%d)", to)
-					}
-					t.Errorf("%s: macro %s has no expansion in the smoke test", where, m)
-					return m
-				})
-				out, err := clickHouseOutput(addr, db, sql)
-				n++
-				if err != nil {
-					t.Errorf("%s: %v", where, err)
-				} else if strings.TrimSpace(out) == "" {
-					t.Errorf("%s: no rows\n\t%s", where, sql)
+				if tg.isClickHouse(p) {
+					run(fmt.Sprintf("%s %q %s", d.file, p.Title, tg.RefID), tg.RawSQL, noValues[p.ID], true, values)
 				}
 			}
 		}
+		for _, a := range d.Annotations.List {
+			if a.Datasource != nil && a.Datasource.Type == clickHouseType {
+				run(fmt.Sprintf("%s annotation %q", d.file, a.Name), a.Target.RawSQL, "", false, values)
+			}
+		}
 	}
-	return n
+	return ran
 }
 
 // smokeQuietAlerts are the alerts a healthy platform must not raise: their
@@ -319,8 +363,12 @@ var smokeMayBeEmpty = map[string]string{
 
 	// Panels that list problems and are empty when there are none. Each
 	// says so through its noValue text, which the test requires.
-	`platform-health.json "Unattributed measurements" A`:    "only municipalities with measurements from a publisher that is neither the provider nor the council; the simulator publishes none",
-	`providers.json "Services not reporting by provider" A`: "only providers with a service past its stale threshold; every simulated concession service that reports is hourly or more frequent",
+	`platform-health.json "Unattributed measurements" A`:                         "only municipalities with measurements from a publisher that is neither the provider nor the council; the simulator publishes none",
+	`providers.json "Services not reporting by provider" A`:                      "only providers with a service past its stale threshold; every simulated concession service that reports is hourly or more frequent",
+	`platform-health.json "Rejected in the last hour by publisher and reason" A`: "only publishers with rejected events; the simulator publishes valid events only",
+	`municipality.json "Open and overdue incidents" A`:                           "only while the municipality has an open incident; the simulated ones open and close over the days",
+	`service.json "Open and overdue incidents" A`:                                "only while the service has an open incident",
+	`service.json "KPI values against their targets" A`:                          "only with measurements in the range; a quarter-hourly service may have none in the last few minutes of a fresh run",
 }
 
 // smokeExpr is one expression TestSmoke runs.
@@ -351,6 +399,7 @@ var smokeIntervals = map[string]string{
 // met and breached, incidents, a next level to reach).
 var smokeChoices = map[string]string{
 	"municipality": "sabadell",
+	"service":      "waste-collection",
 }
 
 // smokeVariable is the part of a dashboard variable the smoke test needs.
@@ -437,6 +486,9 @@ func smokeDashboardSettings(t *testing.T, d *dashboard, prom promAPI) (map[strin
 	values := map[string]string{}
 	for _, v := range doc.Templating.List {
 		where := d.file + ": variable " + v.Name
+		if v.Type == "datasource" {
+			continue // the data sources the test runs against
+		}
 		value, chosen := smokeChoices[v.Name]
 		if v.IncludeAll && v.AllValue != "" {
 			value, chosen = v.AllValue, false
