@@ -34,6 +34,7 @@ type Secure struct {
 	// VerifyClients is whether the server asks every client for a
 	// certificate signed by Certs.CA.
 	VerifyClients bool
+	urls          string // every node's URL, for a cluster
 }
 
 // Dir is the folder of the shipped secure NATS configuration.
@@ -52,9 +53,21 @@ func Dir(t testing.TB) string {
 // verify: true). It is shut down when the test ends.
 func Start(t testing.TB, verifyClients bool) *Secure {
 	t.Helper()
-	src := Dir(t)
+	s, dir := prepare(t, verifyClients)
+	opts := s.options(t, filepath.Join(Dir(t), "nats-server.conf"), dir, map[string]string{
+		`store_dir: "/data"`: `store_dir: "` + filepath.Join(dir, "store") + `"`,
+	})
+	s.MQTTAddr = fmt.Sprintf("127.0.0.1:%d", opts.MQTT.Port)
+	s.Server = startServer(t, opts)
+	return s
+}
+
+// prepare generates the credentials and certificates of the shipped spec
+// in a temporary folder, which it returns.
+func prepare(t testing.TB, verifyClients bool) (*Secure, string) {
+	t.Helper()
 	dir := t.TempDir()
-	spec, err := natsauth.LoadSpec(filepath.Join(src, "publishers.yaml"))
+	spec, err := natsauth.LoadSpec(filepath.Join(Dir(t), "publishers.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,33 +92,44 @@ func Start(t testing.TB, verifyClients bool) *Secure {
 	for _, u := range plan.Users {
 		s.Users[u.Name] = u
 	}
-	conf, err := os.ReadFile(filepath.Join(src, "nats-server.conf"))
+	return s, dir
+}
+
+// options reads the shipped configuration file conf with the test's
+// certificates, accounts file and the given replacements, on free
+// loopback ports.
+func (s *Secure) options(t testing.TB, conf, dir string, replace map[string]string) *server.Options {
+	t.Helper()
+	b, err := os.ReadFile(conf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := string(conf)
-	for old, repl := range map[string]string{
-		`"/etc/nats/tls/`:    `"` + dir + "/",
-		`store_dir: "/data"`: `store_dir: "` + filepath.Join(dir, "store") + `"`,
-		`verify: false`:      fmt.Sprintf("verify: %t", verifyClients),
-	} {
+	text := string(b)
+	replace[`"/etc/nats/tls/`] = `"` + dir + "/"
+	replace[`verify: false`] = fmt.Sprintf("verify: %t", s.VerifyClients)
+	for old, repl := range replace {
 		if !strings.Contains(text, old) {
-			t.Fatalf("shipped nats-server.conf no longer contains %s", old)
+			t.Fatalf("shipped %s no longer contains %s", conf, old)
 		}
 		text = strings.ReplaceAll(text, old, repl)
 	}
-	path := filepath.Join(dir, "nats-server.conf")
+	text = strings.ReplaceAll(text, "include ../../secure/accounts.conf", "include ./accounts.conf")
+	path := filepath.Join(dir, fmt.Sprintf("nats-server-%d.conf", time.Now().UnixNano()))
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	opts, err := server.ProcessConfigFile(path)
 	if err != nil {
-		t.Fatalf("shipped secure configuration: %v", err)
+		t.Fatalf("shipped secure configuration %s: %v", conf, err)
 	}
 	// Free loopback ports, no monitoring port, no signal handlers.
 	opts.Host, opts.Port, opts.HTTPPort, opts.NoSigs = "127.0.0.1", -1, 0, true
 	opts.MQTT.Host, opts.MQTT.Port = "127.0.0.1", testenv.FreePort(t)
-	s.MQTTAddr = fmt.Sprintf("127.0.0.1:%d", opts.MQTT.Port)
+	return opts
+}
+
+func startServer(t testing.TB, opts *server.Options) *server.Server {
+	t.Helper()
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatalf("nats server: %v", err)
@@ -115,8 +139,58 @@ func Start(t testing.TB, verifyClients bool) *Secure {
 		t.Fatal("secure nats server not ready within 10s")
 	}
 	t.Cleanup(srv.Shutdown)
-	s.Server = srv
-	return s
+	return srv
+}
+
+// SecureCluster is three NATS servers started with the shipped secure
+// cluster configuration (deploy/nats/cluster/secure) and the credentials of
+// the shipped spec; Secure's Server is the first node, and Dial connects to
+// all three.
+type SecureCluster struct {
+	*Secure
+	Nodes []*server.Server
+}
+
+// StartCluster starts the shipped secure cluster configuration as three
+// nodes on loopback, routes over TLS between them, and waits for a
+// JetStream meta leader.
+func StartCluster(t testing.TB) *SecureCluster {
+	t.Helper()
+	s, dir := prepare(t, false)
+	conf := filepath.Join(Dir(t), "..", "cluster", "secure", "nats-server.conf")
+	const size = 3
+	routes := make([]string, size)
+	for i := range routes {
+		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", testenv.FreePort(t))
+	}
+	c := &SecureCluster{Secure: s}
+	for i := range size {
+		name := fmt.Sprintf("nats-%d", i+1)
+		opts := s.options(t, conf, dir, map[string]string{
+			"$NATS_SERVER_NAME":    name,
+			`store_dir: "/data"`:   `store_dir: "` + filepath.Join(dir, name) + `"`,
+			"listen: 0.0.0.0:6222": "listen: " + strings.TrimPrefix(routes[i], "nats://"),
+			"nats://nats-1:6222":   routes[0],
+			"nats://nats-2:6222":   routes[1],
+			"nats://nats-3:6222":   routes[2],
+		})
+		c.Nodes = append(c.Nodes, startServer(t, opts))
+	}
+	s.Server = c.Nodes[0]
+	urls := make([]string, size)
+	for i, n := range c.Nodes {
+		urls[i] = n.ClientURL()
+	}
+	s.urls = strings.Join(urls, ",")
+	testenv.Eventually(t, "a JetStream meta leader", 30*time.Second, func() bool {
+		for _, n := range c.Nodes {
+			if n.Running() && n.JetStreamIsLeader() {
+				return true
+			}
+		}
+		return false
+	})
+	return c
 }
 
 // MQTTPassword is the MQTT password of a provider's or council's account
@@ -192,7 +266,11 @@ func (s *Secure) Dial(t testing.TB, name string, extra ...nats.Option) (*nats.Co
 		opts = append(opts, nats.ClientCert(s.Certs.ClientCert, s.Certs.ClientKey))
 	}
 	opts = append(opts, extra...)
-	nc, err := nats.Connect(s.ClientURL(), opts...)
+	url := s.urls
+	if url == "" {
+		url = s.ClientURL()
+	}
+	nc, err := nats.Connect(url, opts...)
 	if err == nil {
 		t.Cleanup(nc.Close)
 	}
