@@ -88,6 +88,16 @@ func (s *Store) Converge(ctx context.Context, ids []Identity) (int, error) {
 			return 0, fmt.Errorf("merge partition %d: %w", p, err)
 		}
 	}
+	// OPTIMIZE returns without merging when a merge of the partition is
+	// already running: the copies are resolved only once they are gone, or
+	// the batch is tried again (and stays unacknowledged) until they are.
+	var left []storage.StoredTwice
+	if err := s.db.Select(ctx, &left, storage.FindStoredTwice(dups)); err != nil {
+		return 0, fmt.Errorf("look for identities stored twice after merging: %w", err)
+	}
+	if len(left) > 0 {
+		return 0, fmt.Errorf("%d identities still stored twice after merging their partitions; merging again", len(left))
+	}
 	return len(dups), s.markDuplicates(ctx, dups, true)
 }
 
