@@ -186,7 +186,7 @@ func LeftoverTargets() Query {
 // measured is the inner query of the window aggregates: every measurement
 // with its instant (t, nanoseconds) and whether it meets the target of its
 // series' SLA (ok), from the second of from to the second of to.
-func measured(targets string, from, to time.Time, municipality string, final bool, extra string) (string, []any) {
+func measured(targets string, from, to time.Time, municipality string, final bool) (string, []any) {
 	f := ""
 	if final {
 		f = " FINAL"
@@ -199,7 +199,7 @@ func measured(targets string, from, to time.Time, municipality string, final boo
 	return fmt.Sprintf(`SELECT series, sseries, mseries, %s AS t,
 			value * joinGet('%s', 'sign', series) >= joinGet('%s', 'bound', series) AS ok
 		FROM %s%s
-		WHERE time >= toDateTime(?) AND time <= toDateTime(?)%s%s`, EventNS, targets, targets, Measurements, f, filter, extra), args
+		WHERE time >= toDateTime(?) AND time <= toDateTime(?)%s`, EventNS, targets, targets, Measurements, f, filter), args
 }
 
 // SeriesCounts are the measurements of one series (one KPI of one service
@@ -222,7 +222,7 @@ type SeriesCounts struct {
 // pending).
 func CountSeries(targets string, at time.Time, w time.Duration, municipality string, final bool) Query {
 	from, cStart := at.Add(-2*w), at.Add(-w)
-	inner, args := measured(targets, from, at, municipality, final, "")
+	inner, args := measured(targets, from, at, municipality, final)
 	c := cStart.UnixNano()
 	return Query{
 		SQL: `SELECT series, any(sseries) AS service_hash, any(mseries) AS municipality_hash,
@@ -242,38 +242,37 @@ type Window struct {
 	D     time.Duration
 }
 
-// WindowCounts are the measurements of one SLA series in one short window.
-type WindowCounts struct {
-	Series  uint64 `ch:"series"`
-	Window  string `ch:"window_label"`
-	Samples uint64 `ch:"samples"`
-	Meeting uint64 `ch:"meeting"`
+// ShortCounts are the measurements of one series in each short window:
+// Samples[i] and Meeting[i] are those of the i-th window asked for.
+type ShortCounts struct {
+	Series  uint64   `ch:"series"`
+	Samples []uint64 `ch:"samples"`
+	Meeting []uint64 `ch:"meeting"` // of Samples, meeting the SLA target (meaningless without an SLA)
 }
 
-// CountShortWindows counts, per series that has an SLA in the target table
-// and per window (WindowCounts), the measurements in [at-D, at) and how
-// many meet the target. Windows without measurements have no row.
+// CountShortWindows counts, per series with a measurement in the longest
+// window (ShortCounts), the measurements in each window [at-D, at) and how
+// many meet the target in the SLA target table, in one pass over the last
+// days.
 func CountShortWindows(targets string, at time.Time, windows []Window, municipality string, final bool) Query {
 	oldest := at
-	labels, starts := make([]string, len(windows)), make([]string, len(windows))
-	var largs, sargs []any
+	samples, meeting := make([]string, len(windows)), make([]string, len(windows))
+	var sargs, margs []any
 	for i, w := range windows {
 		s := at.Add(-w.D)
 		if s.Before(oldest) {
 			oldest = s
 		}
-		labels[i], starts[i] = "?", "?"
-		largs, sargs = append(largs, w.Label), append(sargs, s.UnixNano())
+		samples[i], meeting[i] = "countIf(t >= ?)", "toUInt64(sumIf(ok, t >= ?))"
+		sargs, margs = append(sargs, s.UnixNano()), append(margs, s.UnixNano())
 	}
-	inner, args := measured(targets, oldest, at, municipality, final, fmt.Sprintf(" AND joinGet('%s', 'sign', series) != 0", targets))
-	args = append(append(args, oldest.UnixNano(), at.UnixNano()), largs...)
+	inner, args := measured(targets, oldest, at, municipality, final)
 	return Query{
-		SQL: `SELECT series, window_label, count() AS samples, toUInt64(sum(ok)) AS meeting
-		FROM (SELECT series, t, ok FROM (` + inner + `) WHERE t >= ? AND t < ?)
-		ARRAY JOIN [` + strings.Join(labels, ", ") + `] AS window_label, [toInt64(` + strings.Join(starts, "), toInt64(") + `)] AS window_start
-		WHERE t >= window_start
-		GROUP BY series, window_label`,
-		Args: append(args, sargs...),
+		SQL: `SELECT series, [` + strings.Join(samples, ", ") + `] AS samples, [` + strings.Join(meeting, ", ") + `] AS meeting
+		FROM (` + inner + `)
+		WHERE t >= ? AND t < ?
+		GROUP BY series`,
+		Args: append(append(append(sargs, margs...), args...), oldest.UnixNano(), at.UnixNano()),
 	}
 }
 

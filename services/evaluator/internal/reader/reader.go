@@ -128,14 +128,15 @@ func (r *Reader) measurements(ctx context.Context, at time.Time, w time.Duration
 	}
 	t.AddSeries(groups, h)
 	windows := make([]storage.Window, len(maturity.ShortWindows))
+	labels := make([]string, len(maturity.ShortWindows))
 	for i, sw := range maturity.ShortWindows {
-		windows[i] = storage.Window{Label: sw.Label, D: sw.D}
+		windows[i], labels[i] = storage.Window{Label: sw.Label, D: sw.D}, sw.Label
 	}
-	var short []storage.WindowCounts
+	var short []storage.ShortCounts
 	if err := r.db.Select(ctx, &short, storage.CountShortWindows(table, at, windows, municipality, final)); err != nil {
 		return nil, fmt.Errorf("read short windows: %w", err)
 	}
-	t.AddShort(short, h)
+	t.AddShort(short, labels, h)
 	if silent := t.silent(cat); len(silent) > 0 {
 		var older []storage.LastMeasurement
 		if err := r.db.Select(ctx, &older, storage.LastBefore(at.Add(-2*w), silent)); err != nil {

@@ -145,21 +145,27 @@ func (t *Tally) AddSeries(groups []storage.SeriesCounts, h *Hashes) {
 	}
 }
 
-// AddShort adds the counts of counted SLA series in the short windows.
-func (t *Tally) AddShort(rows []storage.WindowCounts, h *Hashes) {
+// AddShort adds the counts of counted SLA series in the short windows;
+// labels name the windows in the order of the counts.
+func (t *Tally) AddShort(rows []storage.ShortCounts, labels []string, h *Hashes) {
 	for _, r := range rows {
 		n, ok := h.Series[r.Series]
-		if !ok || r.Samples == 0 {
+		if !ok {
 			continue
 		}
 		sla := t.SLAs[n.Municipality][maturity.SLAKey{Service: n.Service, KPI: n.KPI}]
 		if sla == nil {
 			continue
 		}
-		cur := sla.Short[r.Window]
-		cur.Samples += int(r.Samples)
-		cur.Meeting += int(r.Meeting)
-		sla.Short[r.Window] = cur
+		for i, label := range labels {
+			if i >= len(r.Samples) || i >= len(r.Meeting) || r.Samples[i] == 0 {
+				continue
+			}
+			cur := sla.Short[label]
+			cur.Samples += int(r.Samples[i])
+			cur.Meeting += int(r.Meeting[i])
+			sla.Short[label] = cur
+		}
 	}
 }
 

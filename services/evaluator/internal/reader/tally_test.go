@@ -49,11 +49,11 @@ func TestTally(t *testing.T) {
 	if tl.Unattributed["vic"] != 5 || tl.Unknown != 8 || len(tl.Unattributed) != 1 {
 		t.Errorf("unattributed %v, unknown %d", tl.Unattributed, tl.Unknown)
 	}
-	tl.AddShort([]storage.WindowCounts{
-		{Series: 11, Window: "1h", Samples: 2, Meeting: 1},
-		{Series: 12, Window: "1h", Samples: 1, Meeting: 1},
-		{Series: 14, Window: "1h", Samples: 9, Meeting: 9}, // not counted
-	}, h)
+	tl.AddShort([]storage.ShortCounts{
+		{Series: 11, Samples: []uint64{2, 0}, Meeting: []uint64{1, 0}},
+		{Series: 12, Samples: []uint64{1, 0}, Meeting: []uint64{1, 0}},
+		{Series: 14, Samples: []uint64{9, 9}, Meeting: []uint64{9, 9}}, // not counted
+	}, []string{"1h", "6h"}, h)
 	if got := st.Short["1h"]; got != (maturity.WindowStats{Samples: 3, Meeting: 2}) || len(st.Short) != 1 {
 		t.Errorf("short windows %+v", st.Short)
 	}
