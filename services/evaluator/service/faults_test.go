@@ -89,7 +89,7 @@ func TestFaultEvaluatorRestart(t *testing.T) {
 	ns.WaitForShutdown()
 	time.Sleep(time.Second)
 	testenv.NATSOn(t, dir, port) // the same address: clients reconnect to it
-	publishLevel("nou-3", 3) // the publisher's connection reconnects too
+	publishLevel("nou-3", 3)     // the publisher's connection reconnects too
 	testenv.Eventually(t, "events published after the NATS restart stored", 60*time.Second, func() bool { return stored() == uint64(total) })
 	testenv.Eventually(t, "level change announced after the NATS restart", 30*time.Second, func() bool { return changes() == maturity.MaxLevel+1 })
 	want := maturity.MaxLevel + 1
