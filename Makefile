@@ -30,6 +30,9 @@ deps:
 	@command -v amtool >/dev/null || { echo "installing Alertmanager and amtool (Debian package prometheus-alertmanager)"; \
 		[ "$$(id -u)" -eq 0 ] || SUDO=sudo; $$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null; }
+	@command -v mosquitto_pub >/dev/null || { echo "installing mosquitto_pub (Debian package mosquitto-clients)"; \
+		[ "$$(id -u)" -eq 0 ] || SUDO=sudo; $$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends mosquitto-clients >/dev/null; }
 
 ## test: lint, then every test of every module with the race detector, against real ClickHouse and NATS
 test: deps lint test-go

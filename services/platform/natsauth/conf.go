@@ -29,7 +29,7 @@ accounts {
 		for _, s := range p.Subjects {
 			fmt.Fprintf(&b, "      { service: %q, accounts: [%q] }\n", s, p.Account)
 		}
-		for _, s := range DeadLetterAPI(p.DeadLetters) {
+		for _, s := range p.API {
 			fmt.Fprintf(&b, "      { service: %q, accounts: [%q] }\n", platformAPI(s), p.Account)
 		}
 	}
@@ -50,7 +50,7 @@ accounts {
 		for _, s := range p.Subjects {
 			fmt.Fprintf(&b, "      { service: { account: %q, subject: %q } }\n", PlatformAccount, s)
 		}
-		for _, s := range DeadLetterAPI(p.DeadLetters) {
+		for _, s := range p.API {
 			fmt.Fprintf(&b, "      { service: { account: %q, subject: %q }, to: %q }\n", PlatformAccount, platformAPI(s), s)
 		}
 		b.WriteString("    ]\n    users: [\n")

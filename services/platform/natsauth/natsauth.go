@@ -36,9 +36,11 @@ import (
 const PlatformAccount = "SMARTCITY"
 
 // DeadLetterAPIPrefix is the JetStream API prefix a provider's or
-// council's client uses to read its own dead letters
-// (jetstream.NewWithAPIPrefix): its account imports that part of the
-// platform's API under this prefix, apart from its own account's API.
+// council's client uses for the little of the platform's API it may use
+// (jetstream.NewWithAPIPrefix, nats.APIPrefix): reading its own dead
+// letters, and the main stream's information. Its account imports that
+// part of the platform's API under this prefix, apart from its own
+// account's API.
 const DeadLetterAPIPrefix = "$JS.SMARTCITY.API"
 
 // Roles of users and accounts.
@@ -135,6 +137,9 @@ type Publisher struct {
 	// dead letters, and DeadLetterFilter the subjects copied.
 	DeadLetters      string
 	DeadLetterFilter string
+	// API are the subjects of the platform's JetStream API it may use,
+	// below DeadLetterAPIPrefix (PublisherAPI).
+	API []string
 	// MQTTPasswordHash is the bcrypt hash of its MQTT password (filled by
 	// Generate).
 	MQTTPasswordHash string
@@ -281,7 +286,7 @@ func (s Spec) Plan() (*Plan, error) {
 	}
 	for _, p := range plan.Publishers {
 		u := User{Name: p.Account, Account: p.Account, Role: p.Role, ID: p.ID, InboxPrefix: InboxPrefix(p.Role, p.ID)}
-		u.Publish = append(slices.Clone(p.Subjects), DeadLetterAPI(p.DeadLetters)...)
+		u.Publish = append(slices.Clone(p.Subjects), p.API...)
 		u.Subscribe = []string{u.InboxPrefix + ".>"}
 		plan.Users = append(plan.Users, u)
 	}
@@ -296,6 +301,7 @@ func (s Spec) publisher(role, id, token string, municipalities, kinds []string) 
 		}
 	}
 	p.DeadLetters = s.DeadLetterStream + "_" + p.Account
+	p.API = PublisherAPI(p.DeadLetters, s.Stream)
 	if role == RoleCouncil {
 		p.DeadLetterFilter = "deadletter." + id + ".council.>"
 	} else {
@@ -352,6 +358,16 @@ func InboxPrefix(role, id string) string {
 // direct get. Its account imports them from the platform account.
 func DeadLetterAPI(stream string) []string {
 	return []string{DeadLetterAPIPrefix + ".STREAM.INFO." + stream, DeadLetterAPIPrefix + ".DIRECT.GET." + stream}
+}
+
+// PublisherAPI are all the subjects, below DeadLetterAPIPrefix, of the
+// platform's JetStream API a publisher's client may use: those of its
+// dead-letter copy, and the information of the main stream, which clients
+// such as the CloudEvents SDK's JetStream binding ask for before they
+// publish. None of them changes anything, and none reads another
+// publisher's events.
+func PublisherAPI(deadLetters, stream string) []string {
+	return append(DeadLetterAPI(deadLetters), DeadLetterAPIPrefix+".STREAM.INFO."+stream)
 }
 
 func (l LimitsSpec) resolve() (Limits, []string) {
