@@ -49,7 +49,7 @@ func Decode(subject string, msg []byte, rules Rules) (*Event, *Rejection) {
 		return nil, reject(ReasonMalformedJSON, "%v", cleanErr(err))
 	}
 	if root.Kind() != '{' {
-		return nil, reject(ReasonNotCloudEvent, "message is a JSON %s, not an object", kindName(root.Kind()))
+		return nil, reject(ReasonNotCloudEvent, "message is a JSON %s, not an object", KindName(root.Kind()))
 	}
 	var env object
 	if err := json.Unmarshal(root, &env); err != nil {
@@ -152,7 +152,7 @@ func validate(subject string, env object, binary bool, rules Rules) (*Event, *Re
 		return nil, reject(ReasonInvalidField, "\"data\" and \"data_base64\" are both present; send the data only, as a JSON object in \"data\"")
 	}
 	if env["data"].Kind() != '{' {
-		return nil, reject(ReasonInvalidField, "data must be a JSON object, not a %s", kindName(env["data"].Kind()))
+		return nil, reject(ReasonInvalidField, "data must be a JSON object, not a %s", KindName(env["data"].Kind()))
 	}
 	var data object
 	if err := json.Unmarshal(env["data"], &data); err != nil {
@@ -452,7 +452,9 @@ func validURIRef(s string) bool {
 	return true
 }
 
-func kindName(k jsontext.Kind) string {
+// KindName is the name of a JSON value's kind as rejection details say
+// it: object, array, string, number, boolean, null.
+func KindName(k jsontext.Kind) string {
 	switch k {
 	case '{':
 		return "object"
@@ -476,7 +478,7 @@ func describe(v jsontext.Value) string {
 	if s, ok := str(v); ok {
 		return fmt.Sprintf("a string of %d characters", utf8.RuneCountInString(s))
 	}
-	return "a JSON " + kindName(v.Kind())
+	return "a JSON " + KindName(v.Kind())
 }
 
 // short renders a JSON value for a message, cut to a readable length.

@@ -93,7 +93,7 @@ func splitBatch(body []byte, max int) ([][]byte, *Problem) {
 		return malformed(err)
 	}
 	if tok.Kind() != '[' {
-		return nil, &Problem{Reason: ReasonNotBatch, Detail: fmt.Sprintf("a batch is a JSON array of events; the body is a JSON %s", kindName(tok.Kind()))}
+		return nil, &Problem{Reason: ReasonNotBatch, Detail: fmt.Sprintf("a batch is a JSON array of events; the body is a JSON %s", contract.KindName(tok.Kind()))}
 	}
 	var items [][]byte
 	for dec.PeekKind() != ']' {
@@ -114,22 +114,6 @@ func splitBatch(body []byte, max int) ([][]byte, *Problem) {
 		return malformed(errors.New("data after the closing bracket of the array"))
 	}
 	return items, nil
-}
-
-func kindName(k jsontext.Kind) string {
-	switch k {
-	case '{':
-		return "object"
-	case '"':
-		return "string"
-	case '0':
-		return "number"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	}
-	return "value"
 }
 
 // cleanErr drops the library's prefix from a JSON error.
