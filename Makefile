@@ -20,7 +20,7 @@ build:
 run: build
 	scripts/run.sh
 
-## deps: what the tests need (ClickHouse server, chDB from npm, promtool, Alertmanager and amtool)
+## deps: what the tests need (ClickHouse server, chDB from npm, promtool, Alertmanager and amtool, mosquitto_pub, chromium)
 deps:
 	scripts/clickhouse.sh start
 	scripts/chdb.sh >/dev/null
@@ -33,6 +33,9 @@ deps:
 	@command -v mosquitto_pub >/dev/null || { echo "installing mosquitto_pub (Debian package mosquitto-clients)"; \
 		[ "$$(id -u)" -eq 0 ] || SUDO=sudo; $$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends mosquitto-clients >/dev/null; }
+	@command -v chromium >/dev/null || { echo "installing chromium (Debian package chromium), for the report's browser test"; \
+		[ "$$(id -u)" -eq 0 ] || SUDO=sudo; $$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; }
 
 ## test: lint, then every test of every module with the race detector, against real ClickHouse and NATS
 test: deps lint test-go
