@@ -4,7 +4,7 @@ GO ?= go
 BINARIES := ingest evaluator gateway simulator kpictl
 MODULES := $(shell $(GO) list -m -f '{{.Dir}}' 2>/dev/null)
 
-.PHONY: all build run test test-go vet lint bench fuzz smoke soak test-faults deps clickhouse clickhouse-stop clean
+.PHONY: all build run test test-go vet lint bench fuzz smoke soak test-faults test-ha deps clickhouse clickhouse-stop clean
 
 all: build
 
@@ -75,6 +75,12 @@ smoke: deps
 ## five times, evaluator restart (also part of make test)
 test-faults: deps
 	$(GO) test -race -count=1 -run '^TestFault' ./services/ingest/service/ ./services/evaluator/service/
+
+## test-ha: failover with a three-node NATS cluster (leader stopped, node killed
+## and restarted; the shipped cluster configurations) (also part of make test)
+test-ha: deps
+	$(GO) test -race -count=1 -run '^TestFaultNATSCluster' ./services/ingest/service/
+	$(GO) test -race -count=1 -run '^TestSecureCluster' ./services/platform/natsauth/
 
 ## soak: SOAK_DURATION (default 10m) at 5,000 events/s with 1 % invalid; RSS and counts
 SOAK_DURATION ?= 10m
