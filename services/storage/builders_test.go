@@ -52,6 +52,8 @@ func TestBuilders(t *testing.T) {
 		"LastBefore":              storage.LastBefore(at, series),
 		"LastLevels":              storage.LastLevels(),
 		"CountSeries, all places": storage.CountSeries("sla_targets_1_2", at, 30*24*time.Hour, "", false),
+		"CountDays": storage.CountDays(hostile, []storage.Target{{Series: series[0], Target: 1}},
+			[]time.Time{at.Add(-48 * time.Hour), at.Add(-24 * time.Hour)}, at, true),
 	} {
 		if n := placeholders(q.SQL); n != len(q.Args) {
 			t.Errorf("%s: %d placeholders, %d arguments\n%s", name, n, len(q.Args), q.SQL)

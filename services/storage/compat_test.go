@@ -329,6 +329,7 @@ func TestSameResultsOnBothEngines(t *testing.T) {
 			}
 		}
 	}
+	compareReportQueries(t, ss)
 	everyBuilderCompared(t)
 }
 
