@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/assoliment/assoliment/services/contract v0.0.0
+	github.com/elnormous/contenttype v1.0.4
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/sync v0.25.0
 )

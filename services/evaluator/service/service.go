@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,7 @@ import (
 	"github.com/assoliment/assoliment/services/evaluator/internal/history"
 	"github.com/assoliment/assoliment/services/evaluator/internal/maturity"
 	"github.com/assoliment/assoliment/services/evaluator/internal/reader"
+	"github.com/assoliment/assoliment/services/evaluator/internal/report"
 	"github.com/assoliment/assoliment/services/platform/httpserver"
 	"github.com/assoliment/assoliment/services/platform/logging"
 	"github.com/assoliment/assoliment/services/storage"
@@ -71,7 +73,12 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	reg.MustRegister(collector.New(eng, criteria), evals.Duration, evals.Errors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
-	api.Routes(mux, eng, api.Options{MaxOnDemand: cfg.MaxOnDemand}, log)
+	loc, err := time.LoadLocation(cfg.ReportTimeZone)
+	if err != nil {
+		return fmt.Errorf("report time zone: %w", err)
+	}
+	reports := report.New(db, loc, criteria.MinSamples)
+	api.Routes(mux, eng, api.Options{MaxOnDemand: cfg.MaxOnDemand, Reports: reports}, log)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv, err := httpserver.Listen(cfg.HTTPAddr, httpserver.ReadOnly(mux))
 	if err != nil {

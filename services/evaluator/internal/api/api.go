@@ -28,8 +28,11 @@ type Options struct {
 	// MaxOnDemand is how many ?at= evaluations may run at once; a request
 	// beyond it gets 429 at once. At least 1.
 	MaxOnDemand int
-	// Now is the clock that bounds ?at= (time.Now when nil).
+	// Now is the clock that bounds ?at= and reports (time.Now when nil).
 	Now func() time.Time
+	// Reports builds the monthly SLA reports, which take the same slots
+	// as ?at=; without it their path is not served.
+	Reports Reporter
 }
 
 // RetryAfter is what a 429 answer asks the client to wait: about the time
@@ -113,6 +116,9 @@ func Routes(mux *http.ServeMux, ev Evaluator, o Options, log *slog.Logger) {
 		}
 		writeJSON(w, http.StatusOK, &res.Assessment)
 	})
+	if o.Reports != nil {
+		mux.Handle("GET "+apiv1.MunicipalitiesPath+"/{municipality}/reports/{month}", reportHandler(o.Reports, slots, now, log))
+	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint; see "+apiv1.MunicipalitiesPath)
 	})

@@ -80,7 +80,7 @@ func (b *Builder) Build(ctx context.Context, municipality string, month Month, n
 	r = &apiv1.Report{
 		Municipality: municipality, Month: month.String(), TimeZone: b.loc.String(),
 		From: from, To: to, Complete: to.Equal(end), MinSamples: b.minSamples,
-		Providers: b.providers(municipality, cat, definitions(rows, last), days, counts),
+		Providers:       b.providers(municipality, cat, definitions(rows, last), days, counts),
 		RetiredServices: retired(rows, municipality, from, last),
 	}
 	return r, true, nil
@@ -190,7 +190,9 @@ func (b *Builder) providers(m string, cat *reader.Catalogue, defined map[slaKey]
 	}
 	out := make([]apiv1.ReportProvider, 0, len(byProvider))
 	for _, p := range byProvider {
-		slices.SortFunc(p.SLAs, func(a, b apiv1.ReportSLA) int { return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(a.KPI, b.KPI)) })
+		slices.SortFunc(p.SLAs, func(a, b apiv1.ReportSLA) int {
+			return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(a.KPI, b.KPI))
+		})
 		out = append(out, *p)
 	}
 	councilLast := func(p string) int {
