@@ -75,7 +75,7 @@ line or the environment); 3 invalid events (validate found some, publish
 skipped some). Results go to standard output, as JSON with --json;
 diagnostics and errors to standard error.`,
 		Commands: []*cli.Command{
-			validateCommand(e), publishCommand(e), dlqCommand(e), assessmentCommand(e), tokenCommand(e),
+			validateCommand(e), publishCommand(e), dlqCommand(e), assessmentCommand(e), reportCommand(e), tokenCommand(e),
 		},
 		EnableShellCompletion: true,
 		ConfigureShellCompletionCommand: func(c *cli.Command) {
