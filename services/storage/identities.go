@@ -1,0 +1,135 @@
+package storage
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The identity index answers "is this identity stored?" from the server's
+// memory instead of reading index granules of strings: one table of engine
+// Set per month of event time, identities_YYYYMM, holding the 64-bit
+// cityHash64(municipality, publisher, id) of every stored event whose event
+// time falls in that month (measurements and incidents of that monthly
+// partition, catalogue events of that month). A Set keeps its keys in a
+// hash set in memory, writes every insert to disk as well and loads them
+// again when the server starts; `x IN set_table` is a membership test.
+//
+// A hit is not proof (two identities may share a hash, and a writer records
+// identities in the index before it inserts their rows): StoredAmong checks
+// the tables for the hits only. A miss is proof that the identity is not
+// stored, as long as every stored identity is in the index: the ingest
+// service adds a batch's identities to the index before it inserts their
+// rows, and fills a missing month's table from the event tables
+// (FillIdentities) under a temporary name that it renames into place once
+// complete.
+
+// IdentityTablePrefix starts the name of every table of the identity index.
+const IdentityTablePrefix = "identities_"
+
+// fillInfix marks a month's table that is still being filled.
+const fillInfix = "_fill_"
+
+// IdentityTable is the name of the index table of month (YYYYMM).
+func IdentityTable(month uint32) string { return fmt.Sprintf("%s%06d", IdentityTablePrefix, month) }
+
+// IdentityFillTable is the name under which a process started at start
+// fills the index table of month before renaming it into place.
+func IdentityFillTable(month uint32, start time.Time) string {
+	return fmt.Sprintf("%s%s%d", IdentityTable(month), fillInfix, start.UnixNano())
+}
+
+// ParseIdentityTable reads the month of an index table's name, and for a
+// table being filled when its filling started; ok is false for any other
+// name.
+func ParseIdentityTable(name string) (month uint32, filling time.Time, ok bool) {
+	rest, found := strings.CutPrefix(name, IdentityTablePrefix)
+	if !found || len(rest) < 6 {
+		return 0, time.Time{}, false
+	}
+	m, err := strconv.ParseUint(rest[:6], 10, 32)
+	if err != nil || m%100 < 1 || m%100 > 12 {
+		return 0, time.Time{}, false
+	}
+	switch nonce, isFill := strings.CutPrefix(rest[6:], fillInfix); {
+	case rest[6:] == "":
+		return uint32(m), time.Time{}, true
+	case isFill:
+		ns, err := strconv.ParseInt(nonce, 10, 64)
+		if err != nil {
+			return 0, time.Time{}, false
+		}
+		return uint32(m), time.Unix(0, ns), true
+	}
+	return 0, time.Time{}, false
+}
+
+// Month is the month (YYYYMM) of t in UTC, as toYYYYMM names partitions.
+func Month(t time.Time) uint32 {
+	t = t.UTC()
+	return uint32(t.Year())*100 + uint32(t.Month())
+}
+
+// MonthStart is the first instant of month (YYYYMM), in UTC.
+func MonthStart(month uint32) time.Time {
+	return time.Date(int(month/100), time.Month(month%100), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// CreateIdentityTable creates an empty index table when missing.
+func CreateIdentityTable(table string) Query {
+	return Query{SQL: "CREATE TABLE IF NOT EXISTS " + table + " (h UInt64) ENGINE = Set"}
+}
+
+// IdentityTables lists the index tables of the database (TableName),
+// complete or being filled.
+func IdentityTables() Query {
+	return Query{SQL: "SELECT name FROM system.tables WHERE database = currentDatabase() AND startsWith(name, ?)", Args: []any{IdentityTablePrefix}}
+}
+
+// identityHash is the key of the index, computed by ClickHouse so that no
+// hash function has to be reproduced elsewhere.
+const identityHash = "cityHash64(municipality, publisher, id)"
+
+// FillIdentities adds to table the identity of every stored event whose
+// event time is in month (YYYYMM): the month's partition of measurements
+// and incidents, and the catalogue's events of that month.
+func FillIdentities(table string, month uint32) Query {
+	from, to := MonthStart(month).Unix(), MonthStart(month).AddDate(0, 1, 0).Unix()
+	parts := make([]string, len(EventTables))
+	var args []any
+	for i, t := range EventTables {
+		parts[i] = "SELECT " + identityHash + " AS h FROM " + t + " WHERE time >= toDateTime(?) AND time < toDateTime(?)"
+		args = append(args, from, to)
+	}
+	return Query{SQL: "INSERT INTO " + table + " " + strings.Join(parts, " UNION ALL "), Args: args}
+}
+
+// RenameTable renames a table; it fails when to exists.
+func RenameTable(from, to string) Query { return Query{SQL: "RENAME TABLE " + from + " TO " + to} }
+
+// AddIdentities records ids in the index table of their month.
+func AddIdentities(table string, ids []Identity) Query {
+	return Query{SQL: "INSERT INTO " + table + " SELECT cityHash64(m, p, i) FROM batch_ids", External: []*External{identities(ids)}}
+}
+
+// StoredAmong finds which of ids are stored, in any event table (Identity
+// rows), in one query: each identity's hash is looked up in the index
+// tables, and only the hits are looked for in the event tables, so a batch
+// of new identities reads no granule of them.
+func StoredAmong(ids []Identity, tables []string) Query {
+	hit := "0"
+	if len(tables) > 0 {
+		tests := make([]string, len(tables))
+		for i, t := range tables {
+			tests[i] = "h IN " + t
+		}
+		hit = strings.Join(tests, " OR ")
+	}
+	hits := "SELECT m, p, i FROM (SELECT m, p, i, cityHash64(m, p, i) AS h FROM batch_ids) WHERE " + hit
+	parts := make([]string, len(EventTables))
+	for i, t := range EventTables {
+		parts[i] = "SELECT municipality, publisher, id FROM " + t + " WHERE (municipality, publisher, id) IN (" + hits + ")"
+	}
+	return Query{SQL: strings.Join(parts, " UNION ALL "), External: []*External{identities(ids)}}
+}
