@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,9 +25,10 @@ type Result struct {
 // event id, so the broker drops a copy re-sent inside its duplicate window.
 // Every ack or failure is reported to OnResult. Safe for one goroutine.
 type Publisher struct {
-	js       jetstream.JetStream
-	max      int
-	onResult func(Result)
+	js         jetstream.JetStream
+	max        int
+	ackTimeout time.Duration
+	onResult   func(Result)
 
 	mu      sync.Mutex
 	pending []inflight
@@ -35,6 +37,7 @@ type Publisher struct {
 type inflight struct {
 	subject, id string
 	f           jetstream.PubAckFuture
+	sent        time.Time
 }
 
 // PublisherOption configures a Publisher.
@@ -49,6 +52,23 @@ func WithMaxInFlight(n int) PublisherOption {
 	}
 }
 
+// DefaultAckTimeout is how long a message waits for the broker's ack
+// before it counts as failed.
+const DefaultAckTimeout = 10 * time.Second
+
+// WithAckTimeout sets how long a message waits for the broker's ack before
+// it is reported as failed (default DefaultAckTimeout). An ack can be lost
+// with the connection (a server stopped, a cluster electing a leader): a
+// failed message may have been stored, and sending it again with the same
+// id is harmless.
+func WithAckTimeout(d time.Duration) PublisherOption {
+	return func(p *Publisher) {
+		if d > 0 {
+			p.ackTimeout = d
+		}
+	}
+}
+
 // WithResults sets the function called with every ack or failure, in
 // publishing order.
 func WithResults(fn func(Result)) PublisherOption {
@@ -57,7 +77,7 @@ func WithResults(fn func(Result)) PublisherOption {
 
 // NewPublisher returns a publisher on js.
 func NewPublisher(js jetstream.JetStream, opts ...PublisherOption) *Publisher {
-	p := &Publisher{js: js, max: 1024, onResult: func(Result) {}}
+	p := &Publisher{js: js, max: 1024, ackTimeout: DefaultAckTimeout, onResult: func(Result) {}}
 	for _, o := range opts {
 		o(p)
 	}
@@ -100,17 +120,21 @@ func (p *Publisher) PublishRaw(ctx context.Context, subject, id string, payload 
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", subject, err)
 	}
-	p.pending = append(p.pending, inflight{subject: subject, id: id, f: f})
+	p.pending = append(p.pending, inflight{subject: subject, id: id, f: f, sent: time.Now()})
 	return nil
 }
 
 func (p *Publisher) awaitOldest(ctx context.Context) (failed bool, err error) {
 	in := p.pending[0]
 	r := Result{Subject: in.subject, ID: in.id}
+	timeout := time.NewTimer(time.Until(in.sent.Add(p.ackTimeout)))
+	defer timeout.Stop()
 	select {
 	case ack := <-in.f.Ok():
 		r.Ack = ack
 	case r.Err = <-in.f.Err():
+	case <-timeout.C:
+		r.Err = fmt.Errorf("no acknowledgement within %s: %w", p.ackTimeout, ErrNotAcked)
 	case <-ctx.Done():
 		return false, ctx.Err()
 	}
