@@ -324,7 +324,7 @@ func (s Spec) serviceUsers() []User {
 		api+"CONSUMER.CREATE."+cons, api+"CONSUMER.CREATE."+cons+".>", // the second carries the filter subject
 		api+"CONSUMER.INFO."+cons, api+"CONSUMER.MSG.NEXT."+cons,
 		api+"CONSUMER.UNPIN."+cons, // a starting replica takes the consumer over at once
-		"$JS.ACK."+cons+".>", // acknowledgements, progress
+		"$JS.ACK."+cons+".>",       // acknowledgements, progress
 		"deadletter.>")
 	var evalPub []string
 	for _, op := range []string{"CREATE", "UPDATE", "INFO"} {
