@@ -35,23 +35,29 @@ func TestBuilders(t *testing.T) {
 	ids := []storage.Identity{{Municipality: hostile, Publisher: "p", ID: "1"}}
 	series := []storage.Series{{Municipality: hostile, Service: "s", KPI: "k", Publisher: "p"}}
 	windows := []storage.Window{{Label: "1h", D: time.Hour}, {Label: "1d", D: 24 * time.Hour}}
+	span := storage.Span{Targets: "sla_targets_1_2", At: at, W: 30 * 24 * time.Hour, Windows: windows, Municipality: hostile}
+	span.From, span.To = storage.Oldest(at, span.W, windows), at
+	midnight := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 	for name, q := range map[string]storage.Query{
-		"Existing":                storage.Existing(ids),
-		"FindStoredTwice":         storage.FindStoredTwice(ids),
-		"MergePartition":          storage.MergePartition(202611),
-		"CatalogueUpTo":           storage.CatalogueUpTo(at, hostile),
-		"IncidentsUpTo":           storage.IncidentsUpTo(at, hostile),
-		"PendingDuplicates":       storage.PendingDuplicates(),
-		"HashNames":               storage.HashNames(series, series, []string{hostile}),
-		"CreateTargets":           storage.CreateTargets("sla_targets_1_2"),
-		"FillTargets":             storage.FillTargets("sla_targets_1_2", []storage.Target{{Series: series[0], Target: 1}}),
-		"DropTable":               storage.DropTable("sla_targets_1_2"),
-		"LeftoverTargets":         storage.LeftoverTargets(),
-		"CountSeries":             storage.CountSeries("sla_targets_1_2", at, 30*24*time.Hour, hostile, true),
-		"CountShortWindows":       storage.CountShortWindows("sla_targets_1_2", at, windows, hostile, false),
-		"LastBefore":              storage.LastBefore(at, series),
-		"LastLevels":              storage.LastLevels(),
-		"CountSeries, all places": storage.CountSeries("sla_targets_1_2", at, 30*24*time.Hour, "", false),
+		"Existing":                 storage.Existing(ids),
+		"FindStoredTwice":          storage.FindStoredTwice(ids),
+		"MergePartition":           storage.MergePartition(202611),
+		"CatalogueUpTo":            storage.CatalogueUpTo(at, hostile),
+		"IncidentsUpTo":            storage.IncidentsUpTo(at, hostile),
+		"PendingDuplicates":        storage.PendingDuplicates(),
+		"CreateTargets":            storage.CreateTargets("sla_targets_1_2"),
+		"FillTargets":              storage.FillTargets("sla_targets_1_2", []storage.Target{{Series: series[0], Target: 1}}),
+		"DropTable":                storage.DropTable("sla_targets_1_2"),
+		"LeftoverTargets":          storage.LeftoverTargets(),
+		"CountSeries":              storage.CountSeries(span, true, []storage.StoredSeries{{Series: 1, Municipality: hostile, Publisher: "p"}}),
+		"CountRollups":             storage.CountRollups(span, []uint64{1, 2}),
+		"CountRollups, whole days": storage.CountRollups(storage.Span{Targets: "t", At: midnight, W: 30 * 24 * time.Hour, From: midnight.Add(-60 * 24 * time.Hour), To: midnight}, nil),
+		"MeasurementCoverage":      storage.MeasurementCoverage(),
+		"SeriesStoredTwice":        storage.SeriesStoredTwice(),
+		"IncidentsAt":              storage.IncidentsAt(at, 30*24*time.Hour, []uint64{1}, hostile),
+		"LastBefore":               storage.LastBefore(at, series),
+		"LastLevels":               storage.LastLevels(),
+		"CountSeries, all places":  storage.CountSeries(storage.Span{Targets: "t", At: at, W: 30 * 24 * time.Hour, From: at.Add(-60 * 24 * time.Hour), To: at}, false, nil),
 		"CountDays": storage.CountDays(hostile, []storage.Target{{Series: series[0], Target: 1}},
 			[]time.Time{at.Add(-48 * time.Hour), at.Add(-24 * time.Hour)}, at, true),
 	} {
@@ -72,7 +78,7 @@ func TestBuilders(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	q := storage.CountSeries("t", at, 30*24*time.Hour, "", false)
+	q := storage.CountSeries(storage.Span{Targets: "t", At: at, W: 30 * 24 * time.Hour, From: at.Add(-60 * 24 * time.Hour), To: at}, false, nil)
 	if q.Args[0] != at.Add(-30*24*time.Hour).UnixNano() || q.Args[len(q.Args)-1] != at.UnixNano() {
 		t.Errorf("C starts at %v and ends at %v; want T-W and T in nanoseconds", q.Args[0], q.Args[len(q.Args)-1])
 	}

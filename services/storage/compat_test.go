@@ -267,7 +267,7 @@ func TestSameResultsOnBothEngines(t *testing.T) {
 		{Municipality: "vic", Service: "oac", KPI: "espera", Publisher: contract.Council}}
 	services := []storage.Series{{Municipality: "vic", Service: "aigua", Publisher: "aigues"}, {Municipality: "vic", Service: "oac", Publisher: contract.Council},
 		{Municipality: "vic", Service: "llum", Publisher: "citelum"}, {Municipality: "vic", Service: "llum", Publisher: contract.Council}}
-	same[storage.HashName](t, "HashNames", ss, storage.HashNames(series, services, []string{"vic", "berga"}), false)
+	compareHashes(t, ss, series, services)
 
 	table := storage.NewTargetTable()
 	exec2(t, "CreateTargets", ss, storage.CreateTargets(table))
@@ -276,14 +276,27 @@ func TestSameResultsOnBothEngines(t *testing.T) {
 	if n := same[storage.TableName](t, "LeftoverTargets", ss, storage.LeftoverTargets(), false); len(n) != 1 || n[0].Name != table {
 		t.Errorf("leftover targets: %+v", n)
 	}
-	windows := []storage.Window{{Label: "1h", D: time.Hour}, {Label: "6h", D: 6 * time.Hour}, {Label: "1d", D: day}, {Label: "3d", D: 3 * day}}
-	for _, final := range []bool{false, true} {
-		counts := same[storage.SeriesCounts](t, "CountSeries", ss, storage.CountSeries(table, T, w, "", final), false)
-		same[storage.SeriesCounts](t, "CountSeries", ss, storage.CountSeries(table, T, w, "vic", final), false)
-		short := same[storage.ShortCounts](t, "CountShortWindows", ss, storage.CountShortWindows(table, T, windows, "", final), false)
-		same[storage.ShortCounts](t, "CountShortWindows", ss, storage.CountShortWindows(table, T, windows, "vic", final), false)
-		t.Logf("final %v: %d series, %d short-window counts", final, len(counts), len(short))
+	compareWindowCounts(t, ss, table)
+	counted := make([]uint64, len(services))
+	for i, x := range services {
+		counted[i] = storage.ServiceHash(x)
 	}
+	// Counted at T: i3 (due in C, unresolved). Not: i1 (due after T,
+	// resolved before T; the intruder's resolution is not counted), i2
+	// (opened at T).
+	for _, m := range []string{"", "vic"} {
+		got := same[storage.IncidentState](t, "IncidentsAt", ss, storage.IncidentsAt(T, w, counted, m), false)
+		want := []storage.IncidentState{{Municipality: "vic", Service: "aigua", Incident: "i3", Priority: "critical",
+			Opened: T.Add(-2 * time.Hour).UnixNano(), Target: 3600}}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("incidents at T in %q: %+v, want %+v", m, got, want)
+		}
+	}
+	// At T+2h, i1 is due in C and resolved on time: counted too.
+	if got := same[storage.IncidentState](t, "IncidentsAt", ss, storage.IncidentsAt(T.Add(2*time.Hour), w, counted, ""), false); len(got) != 3 {
+		t.Errorf("incidents at T+2h: %+v; want i1, i2 (opened, unresolved) and i3", got)
+	}
+	same[storage.IncidentState](t, "IncidentsAt", ss, storage.IncidentsAt(T, w, counted, "inventat"), true)
 	same[storage.LastMeasurement](t, "LastBefore", ss, storage.LastBefore(T.Add(-2*w), services), false)
 	exec2(t, "DropTable", ss, storage.DropTable(table))
 	same[storage.TableName](t, "LeftoverTargets", ss, storage.LeftoverTargets(), true)

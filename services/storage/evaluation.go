@@ -85,50 +85,8 @@ func PendingDuplicates() Query {
 	return Query{SQL: "SELECT countIf(resolved = 0) AS n FROM " + Duplicates + " FINAL"}
 }
 
-// Kinds of HashName.
-const (
-	HashOfSeries       uint8 = 1 // cityHash64(municipality, service, kpi, publisher): column series
-	HashOfService      uint8 = 2 // cityHash64(municipality, service, publisher): column sseries
-	HashOfMunicipality uint8 = 3 // cityHash64(municipality): column mseries
-)
-
 // Series names a series of measurements (KPI empty for a service's).
 type Series struct{ Municipality, Service, KPI, Publisher string }
-
-// HashName is the hash the server computes for a name, as in the
-// materialized columns of measurements.
-type HashName struct {
-	Kind         uint8  `ch:"kind"`
-	Hash         uint64 `ch:"hash"`
-	Municipality string `ch:"municipality"`
-	Service      string `ch:"service"`
-	KPI          string `ch:"kpi"`
-	Publisher    string `ch:"publisher"`
-}
-
-// HashNames asks the server for the hashes (HashName) of KPI series, of
-// services' series (Series with KPI empty) and of municipalities, so
-// aggregates grouped by hash can be named.
-func HashNames(series, services []Series, municipalities []string) Query {
-	sl := &External{Name: "sla_names", Columns: []Column{{"m", "String"}, {"s", "String"}, {"k", "String"}, {"p", "String"}}}
-	for _, x := range series {
-		sl.Append(x.Municipality, x.Service, x.KPI, x.Publisher)
-	}
-	sv := &External{Name: "svc_names", Columns: []Column{{"m", "String"}, {"s", "String"}, {"p", "String"}}}
-	for _, x := range services {
-		sv.Append(x.Municipality, x.Service, x.Publisher)
-	}
-	mu := &External{Name: "muni_names", Columns: []Column{{"m", "String"}}}
-	for _, m := range municipalities {
-		mu.Append(m)
-	}
-	return Query{
-		SQL: fmt.Sprintf(`SELECT toUInt8(%d) AS kind, cityHash64(m, s, k, p) AS hash, m AS municipality, s AS service, k AS kpi, p AS publisher FROM sla_names
-		UNION ALL SELECT toUInt8(%d), cityHash64(m, s, p), m, s, '', p FROM svc_names
-		UNION ALL SELECT toUInt8(%d), cityHash64(m), m, '', '', '' FROM muni_names`, HashOfSeries, HashOfService, HashOfMunicipality),
-		External: []*External{sl, sv, mu},
-	}
-}
 
 // TargetTablePrefix starts the name of every SLA target table.
 const TargetTablePrefix = "sla_targets_"
@@ -152,21 +110,18 @@ type Target struct {
 	Target        float64
 }
 
-// FillTargets loads targets into an SLA target table.
+// FillTargets loads targets into an SLA target table, keyed by the hash
+// of each series (SeriesHash), so no name travels.
 func FillTargets(table string, targets []Target) Query {
-	t := &External{Name: "slas", Columns: []Column{{"municipality", "String"}, {"service", "String"}, {"kpi", "String"},
-		{"publisher", "String"}, {"lower", "UInt8"}, {"target", "Float64"}}}
+	t := &External{Name: "slas", Columns: []Column{{"series", "UInt64"}, {"sign", "Float64"}, {"bound", "Float64"}}}
 	for _, x := range targets {
-		lower := uint8(0)
+		sign, bound := 1.0, x.Target
 		if x.LowerIsBetter {
-			lower = 1
+			sign, bound = -1, -x.Target
 		}
-		t.Append(x.Municipality, x.Service, x.KPI, x.Publisher, lower, x.Target)
+		t.Append(SeriesHash(x.Series), sign, bound)
 	}
-	return Query{
-		SQL:      "INSERT INTO " + table + " SELECT cityHash64(municipality, service, kpi, publisher), if(lower = 1, -1, 1), if(lower = 1, -target, target) FROM slas",
-		External: []*External{t},
-	}
+	return Query{SQL: "INSERT INTO " + table + " SELECT series, sign, bound FROM slas", External: []*External{t}}
 }
 
 // DropTable drops a table if it exists.
@@ -183,96 +138,160 @@ func LeftoverTargets() Query {
 	return Query{SQL: "SELECT name FROM system.tables WHERE database = currentDatabase() AND startsWith(name, ?)", Args: []any{TargetTablePrefix}}
 }
 
-// measured is the inner query of the window aggregates: every measurement
-// with its instant (t, nanoseconds) and whether it meets the target of its
-// series' SLA (ok), from the second of from to the second of to.
-func measured(targets string, from, to time.Time, municipality string, final bool) (string, []any) {
-	f := ""
-	if final {
-		f = " FINAL"
-	}
-	args := []any{second(from), second(to)}
-	filter := ""
-	if municipality != "" {
-		filter, args = " AND municipality = ?", append(args, municipality)
-	}
-	return fmt.Sprintf(`SELECT series, sseries, mseries, %s AS t,
-			value * joinGet('%s', 'sign', series) >= joinGet('%s', 'bound', series) AS ok
-		FROM %s%s
-		WHERE time >= toDateTime(?) AND time <= toDateTime(?)%s`, EventNS, targets, targets, Measurements, f, filter), args
-}
-
-// SeriesCounts are the measurements of one series (one KPI of one service
-// from one publisher) in the current and previous windows.
-type SeriesCounts struct {
-	Series           uint64 `ch:"series"`
-	ServiceHash      uint64 `ch:"service_hash"`      // sseries
-	MunicipalityHash uint64 `ch:"municipality_hash"` // mseries
-	SamplesC         uint64 `ch:"samples_c"`
-	MeetingC         uint64 `ch:"meeting_c"` // of SamplesC, meeting the SLA target (meaningless without an SLA)
-	SamplesP         uint64 `ch:"samples_p"`
-	MeetingP         uint64 `ch:"meeting_p"`
-	Last             int64  `ch:"last_ns"` // latest instant, nanoseconds since the epoch
-}
-
-// CountSeries counts, per series (SeriesCounts), the measurements in the
-// current window C = [at-w, at) and the previous one P = [at-2w, at-w),
-// exact to the nanosecond, and how many meet the target in the SLA target
-// table. final reads measurements with FINAL (identities stored twice
-// pending).
-func CountSeries(targets string, at time.Time, w time.Duration, municipality string, final bool) Query {
-	from, cStart := at.Add(-2*w), at.Add(-w)
-	inner, args := measured(targets, from, at, municipality, final)
-	c := cStart.UnixNano()
-	return Query{
-		SQL: `SELECT series, any(sseries) AS service_hash, any(mseries) AS municipality_hash,
-			countIf(t >= ?) AS samples_c, toUInt64(sumIf(ok, t >= ?)) AS meeting_c,
-			countIf(t < ?) AS samples_p, toUInt64(sumIf(ok, t < ?)) AS meeting_p,
-			max(t) AS last_ns
-		FROM (` + inner + `)
-		WHERE t >= ? AND t < ?
-		GROUP BY series`,
-		Args: append(append([]any{c, c, c, c}, args...), from.UnixNano(), at.UnixNano()),
-	}
-}
-
 // Window is a recent window of business time, [at-D, at).
 type Window struct {
 	Label string
 	D     time.Duration
 }
 
-// ShortCounts are the measurements of one series in each short window:
-// Samples[i] and Meeting[i] are those of the i-th window asked for.
-type ShortCounts struct {
-	Series  uint64   `ch:"series"`
-	Samples []uint64 `ch:"samples"`
-	Meeting []uint64 `ch:"meeting"` // of Samples, meeting the SLA target (meaningless without an SLA)
+// Span is what one read of measurements counts for an evaluation at At
+// with windows of length W: the previous window P = [At-2W, At-W), the
+// current one C = [At-W, At) and each short window [At-D, At), all cut to
+// [From, To). An evaluation reads its windows in parts (the days before
+// the rollups' coverage from measurements, the rest from the rollups)
+// and adds the parts up, so every count of a part is exact on its own.
+type Span struct {
+	Targets      string        // SLA target table (CreateTargets)
+	At           time.Time     // T
+	W            time.Duration // window length
+	Windows      []Window      // short windows
+	From, To     time.Time     // the part read
+	Municipality string        // one municipality, or every one when empty
 }
 
-// CountShortWindows counts, per series with a measurement in the longest
-// window (ShortCounts), the measurements in each window [at-D, at) and how
-// many meet the target in the SLA target table, in one pass over the last
-// days.
-func CountShortWindows(targets string, at time.Time, windows []Window, municipality string, final bool) Query {
-	oldest := at
-	samples, meeting := make([]string, len(windows)), make([]string, len(windows))
-	var sargs, margs []any
-	for i, w := range windows {
-		s := at.Add(-w.D)
-		if s.Before(oldest) {
+// Oldest is the earliest instant the windows of an evaluation at at reach:
+// T-2W, or the start of a longer short window.
+func Oldest(at time.Time, w time.Duration, windows []Window) time.Time {
+	oldest := at.Add(-2 * w)
+	for _, x := range windows {
+		if s := at.Add(-x.D); s.Before(oldest) {
 			oldest = s
 		}
-		samples[i], meeting[i] = "countIf(t >= ?)", "toUInt64(sumIf(ok, t >= ?))"
-		sargs, margs = append(sargs, s.UnixNano()), append(margs, s.UnixNano())
 	}
-	inner, args := measured(targets, oldest, at, municipality, final)
+	return oldest
+}
+
+// interval is [lo, hi), nanoseconds since the epoch; empty when lo >= hi.
+type interval struct{ lo, hi int64 }
+
+func (i interval) empty() bool { return i.lo >= i.hi }
+
+// intervals are P, C and the short windows, in this order, cut to the span.
+func (s Span) intervals() []interval {
+	from, to := s.From.UnixNano(), s.To.UnixNano()
+	cut := func(lo, hi time.Time) interval {
+		return interval{max(lo.UnixNano(), from), min(hi.UnixNano(), to)}
+	}
+	out := []interval{cut(s.At.Add(-2*s.W), s.At.Add(-s.W)), cut(s.At.Add(-s.W), s.At)}
+	for _, x := range s.Windows {
+		out = append(out, cut(s.At.Add(-x.D), s.At))
+	}
+	return out
+}
+
+// SeriesCounts are the measurements of one series (one KPI of one service
+// from one publisher) in a span: in the current and previous windows, and
+// in each short window.
+type SeriesCounts struct {
+	Series           uint64   `ch:"series"`
+	ServiceHash      uint64   `ch:"service_hash"`      // sseries
+	MunicipalityHash uint64   `ch:"municipality_hash"` // mseries
+	SamplesC         uint64   `ch:"samples_c"`
+	MeetingC         uint64   `ch:"meeting_c"` // of SamplesC, meeting the SLA target (meaningless without an SLA)
+	SamplesP         uint64   `ch:"samples_p"`
+	MeetingP         uint64   `ch:"meeting_p"`
+	Last             int64    `ch:"last_ns"`       // latest instant in the span, nanoseconds since the epoch
+	ShortSamples     []uint64 `ch:"short_samples"` // per short window, in the order of Span.Windows
+	ShortMeeting     []uint64 `ch:"short_meeting"`
+}
+
+// countNames name the columns of counts: samples and meeting in C, in P,
+// and the arrays of the short windows.
+type countNames [6]string
+
+// seriesColumns are the columns of SeriesCounts.
+var seriesColumns = countNames{"samples_c", "meeting_c", "samples_p", "meeting_p", "short_samples", "short_meeting"}
+
+// counts writes the counts of SeriesCounts over the intervals of a span,
+// named by names, with one expression builder per kind: samples(i) and
+// meeting(i) count in interval i; an empty interval counts 0 without a
+// look at the rows.
+func counts(iv []interval, names countNames, samples, meeting func(interval) (string, []any)) (string, []any) {
+	var args []any
+	expr := func(f func(interval) (string, []any), i interval) string {
+		if i.empty() {
+			return "toUInt64(0)"
+		}
+		e, a := f(i)
+		args = append(args, a...)
+		return e
+	}
+	cols := []string{
+		expr(samples, iv[1]) + " AS " + names[0], expr(meeting, iv[1]) + " AS " + names[1],
+		expr(samples, iv[0]) + " AS " + names[2], expr(meeting, iv[0]) + " AS " + names[3],
+	}
+	short := func(f func(interval) (string, []any), name string) string {
+		if len(iv) == 2 {
+			return "emptyArrayUInt64() AS " + name
+		}
+		parts := make([]string, 0, len(iv)-2)
+		for _, i := range iv[2:] {
+			parts = append(parts, expr(f, i))
+		}
+		return "[" + strings.Join(parts, ", ") + "] AS " + name
+	}
+	cols = append(cols, short(samples, names[4]), short(meeting, names[5]))
+	return strings.Join(cols, ", "), args
+}
+
+// StoredSeries is the series of a stored measurement, with the leading
+// columns of the table's key (to read its rows through the index).
+type StoredSeries struct {
+	Series       uint64 `ch:"series"`
+	Municipality string `ch:"municipality"`
+	Publisher    string `ch:"publisher"`
+}
+
+// CountSeries counts, per series (SeriesCounts), the measurements of the
+// span in the measurements table, exact to the nanosecond, and how many
+// meet the target in the SLA target table. final reads with FINAL
+// (identities stored twice pending); only, when not empty, restricts the
+// read to those series.
+func CountSeries(s Span, final bool, only []StoredSeries) Query {
+	iv := s.intervals()
+	sel, args := counts(iv, seriesColumns,
+		func(i interval) (string, []any) { return "countIf(t >= ? AND t < ?)", []any{i.lo, i.hi} },
+		func(i interval) (string, []any) { return "toUInt64(sumIf(ok, t >= ? AND t < ?))", []any{i.lo, i.hi} })
+	f := ""
+	if final {
+		f = " FINAL"
+	}
+	filter := ""
+	args = append(args, second(s.From), second(s.To))
+	if s.Municipality != "" {
+		filter, args = " AND municipality = ?", append(args, s.Municipality)
+	}
+	var ext []*External
+	if len(only) > 0 {
+		t := &External{Name: "only_series", Columns: []Column{{"series", "UInt64"}, {"municipality", "String"}, {"publisher", "String"}}}
+		for _, x := range only {
+			t.Append(x.Series, x.Municipality, x.Publisher)
+		}
+		ext = []*External{t}
+		filter += " AND (municipality, publisher) IN (SELECT municipality, publisher FROM only_series) AND series IN (SELECT series FROM only_series)"
+	}
 	return Query{
-		SQL: `SELECT series, [` + strings.Join(samples, ", ") + `] AS samples, [` + strings.Join(meeting, ", ") + `] AS meeting
-		FROM (` + inner + `)
+		SQL: fmt.Sprintf(`SELECT series, any(sseries) AS service_hash, any(mseries) AS municipality_hash, %s, max(t) AS last_ns
+		FROM (
+			SELECT series, sseries, mseries, %s AS t,
+				value * joinGet('%s', 'sign', series) >= joinGet('%s', 'bound', series) AS ok
+			FROM %s%s
+			WHERE time >= toDateTime(?) AND time <= toDateTime(?)%s
+		)
 		WHERE t >= ? AND t < ?
-		GROUP BY series`,
-		Args: append(append(append(sargs, margs...), args...), oldest.UnixNano(), at.UnixNano()),
+		GROUP BY series`, sel, EventNS, s.Targets, s.Targets, Measurements, f, filter),
+		Args:     append(args, s.From.UnixNano(), s.To.UnixNano()),
+		External: ext,
 	}
 }
 

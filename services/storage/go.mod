@@ -7,6 +7,7 @@ require (
 	github.com/assoliment/assoliment/services/contract v0.0.0
 	github.com/assoliment/assoliment/services/platform v0.0.0
 	github.com/chdb-io/chdb-go v1.11.0
+	github.com/go-faster/city v1.0.1
 )
 
 require (
@@ -15,7 +16,6 @@ require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/ebitengine/purego v0.10.1 // indirect
-	github.com/go-faster/city v1.0.1 // indirect
 	github.com/go-faster/errors v0.8.0 // indirect
 	github.com/go-json-experiment/json v1.27.2 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect

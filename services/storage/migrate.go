@@ -47,6 +47,7 @@ var Migrations = []Migration{
 		AddColumn(Catalog, "time_ns", nsColumn),
 		AddColumn(Incidents, "time_ns", nsColumn),
 	}},
+	{Version: 4, Name: "evaluation rollups", Steps: sqlFile("migrations/004_evaluation_rollups.sql")},
 }
 
 // nsColumn is time_ns: nanoseconds within the second. Rows stored before

@@ -126,9 +126,11 @@ func BuildCatalogue(rows []storage.CatalogueRow, at time.Time) *Catalogue {
 // before T from a publisher counted for the service they name; an incident
 // is identified by (municipality, service, incident), so an opening or a
 // resolution naming another service is another incident; the earliest
-// counted opening and the earliest counted resolution stand. Incidents
-// never opened are dropped. Each municipality's list is sorted by
-// incident id, then service.
+// counted opening and the earliest counted resolution stand (of two
+// openings at the same instant, the one with the shorter target, then the
+// lower priority name, as the incident rollup chooses). Incidents never
+// opened are dropped. Each municipality's list is sorted by incident id,
+// then service.
 func CountedIncidents(rows []storage.IncidentRow, cat *Catalogue, at time.Time) map[string][]maturity.Incident {
 	type key struct{ m, service, incident string }
 	opened := map[key]*storage.IncidentRow{}
@@ -142,7 +144,7 @@ func CountedIncidents(rows []storage.IncidentRow, cat *Catalogue, at time.Time) 
 		k := key{x.Municipality, x.Service, x.Incident}
 		switch x.Type {
 		case contract.TypeIncidentOpened:
-			if cur := opened[k]; cur == nil || x.Time < cur.Time {
+			if cur := opened[k]; cur == nil || earlierOpening(x, cur) {
 				opened[k] = x
 			}
 		case contract.TypeIncidentResolved:
@@ -160,10 +162,53 @@ func CountedIncidents(rows []storage.IncidentRow, cat *Catalogue, at time.Time) 
 		}
 		out[k.m] = append(out[k.m], in)
 	}
-	for _, l := range out {
+	sortIncidents(out)
+	return out
+}
+
+// earlierOpening orders openings of one incident: by instant, then target,
+// then priority.
+func earlierOpening(a, b *storage.IncidentRow) bool {
+	return cmp.Or(cmp.Compare(a.Time, b.Time), cmp.Compare(a.Target, b.Target), cmp.Compare(a.Priority, b.Priority)) < 0
+}
+
+// Seen keeps the incidents the rules can see at T with windows of length
+// w: due in C = [T-w, T), or not resolved before T. The others change no
+// criterion and no metric; the incident rollup never returns them.
+func Seen(byMunicipality map[string][]maturity.Incident, at time.Time, w time.Duration) map[string][]maturity.Incident {
+	out := map[string][]maturity.Incident{}
+	for m, l := range byMunicipality {
+		for _, i := range l {
+			due := !i.Deadline.Before(at.Add(-w)) && i.Deadline.Before(at)
+			if due || i.ResolvedAt.IsZero() || !i.ResolvedAt.Before(at) {
+				out[m] = append(out[m], i)
+			}
+		}
+	}
+	return out
+}
+
+// IncidentsOf turns the incidents the rollup selected
+// (storage.IncidentsAt) into the rules' incidents, per municipality,
+// sorted by incident id, then service.
+func IncidentsOf(rows []storage.IncidentState) map[string][]maturity.Incident {
+	out := map[string][]maturity.Incident{}
+	for _, x := range rows {
+		in := maturity.Incident{Service: x.Service, ID: x.Incident, Priority: x.Priority,
+			OpenedAt: nanos(x.Opened), Deadline: nanos(x.Opened).Add(time.Duration(x.Target) * time.Second)}
+		if x.Resolved != 0 {
+			in.ResolvedAt = nanos(x.Resolved)
+		}
+		out[x.Municipality] = append(out[x.Municipality], in)
+	}
+	sortIncidents(out)
+	return out
+}
+
+func sortIncidents(byMunicipality map[string][]maturity.Incident) {
+	for _, l := range byMunicipality {
 		slices.SortFunc(l, func(a, b maturity.Incident) int {
 			return cmp.Or(cmp.Compare(a.ID, b.ID), cmp.Compare(a.Service, b.Service))
 		})
 	}
-	return out
 }

@@ -19,11 +19,25 @@ import (
 
 // Reader reads one database.
 type Reader struct {
-	db storage.Engine
+	db  storage.Engine
+	raw bool
 }
 
+// Option changes how a Reader reads.
+type Option func(*Reader)
+
+// Raw reads every window from the event tables and never from the
+// rollups: the reference the rollups are tested and measured against.
+func Raw() Option { return func(r *Reader) { r.raw = true } }
+
 // New returns a reader on db.
-func New(db storage.Engine) *Reader { return &Reader{db: db} }
+func New(db storage.Engine, opts ...Option) *Reader {
+	r := &Reader{db: db}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
 
 // DropLeftovers drops the SLA target tables an evaluator that stopped in the
 // middle of an evaluation left behind. Run it at start.
@@ -56,11 +70,10 @@ func (r *Reader) Read(ctx context.Context, at time.Time, w time.Duration, munici
 	if err != nil {
 		return nil, err
 	}
-	var incs []storage.IncidentRow
-	if err := r.db.Select(ctx, &incs, storage.IncidentsUpTo(at, municipality)); err != nil {
-		return nil, fmt.Errorf("read incidents: %w", err)
+	incidents, err := r.incidents(ctx, at, w, municipality, cat)
+	if err != nil {
+		return nil, err
 	}
-	incidents := CountedIncidents(incs, cat, at)
 	for m := range cat.Known {
 		x := &engine.Input{Input: maturity.Input{Municipality: m, At: at}, Short: map[maturity.SLAKey]map[string]maturity.WindowStats{},
 			Unattributed: t.Unattributed[m]}
@@ -92,11 +105,11 @@ func (r *Reader) Read(ctx context.Context, at time.Time, w time.Duration, munici
 	return out, nil
 }
 
-// measurements aggregates every series of measurements: one pass over the
-// last 2W for samples in C and P and the latest instant, one over the last
-// days for the short windows; each counts how many samples meet the target
-// of the SLA in force at T (looked up with joinGet in a Join table filled
-// for this evaluation). Who counts is decided in Go, by the Tally.
+// measurements aggregates every series of measurements over the windows
+// (P, C and the short windows) in one pass per source, counting how many
+// samples meet the target of the SLA in force at T (looked up with joinGet
+// in a Join table filled for this evaluation). Who counts is decided in
+// Go, by the Tally.
 func (r *Reader) measurements(ctx context.Context, at time.Time, w time.Duration, municipality string, cat *Catalogue) (*Tally, error) {
 	t := NewTally(cat)
 	table := storage.NewTargetTable()
@@ -116,35 +129,106 @@ func (r *Reader) measurements(ctx context.Context, at time.Time, w time.Duration
 		return nil, fmt.Errorf("read duplicates: %w", err)
 	}
 	final := len(pending) == 1 && pending[0].N > 0
-	slas, services := countedSeries(cat)
-	var names []storage.HashName
-	if err := r.db.Select(ctx, &names, storage.HashNames(slas, services, known(cat))); err != nil {
-		return nil, fmt.Errorf("hash names: %w", err)
-	}
-	h := NewHashes(names)
-	var groups []storage.SeriesCounts
-	if err := r.db.Select(ctx, &groups, storage.CountSeries(table, at, w, municipality, final)); err != nil {
-		return nil, fmt.Errorf("read measurements: %w", err)
-	}
-	t.AddSeries(groups, h)
+	h := NewHashes(cat)
 	windows := make([]storage.Window, len(maturity.ShortWindows))
 	labels := make([]string, len(maturity.ShortWindows))
 	for i, sw := range maturity.ShortWindows {
 		windows[i], labels[i] = storage.Window{Label: sw.Label, D: sw.D}, sw.Label
 	}
-	var short []storage.ShortCounts
-	if err := r.db.Select(ctx, &short, storage.CountShortWindows(table, at, windows, municipality, final)); err != nil {
-		return nil, fmt.Errorf("read short windows: %w", err)
+	span := storage.Span{Targets: table, At: at, W: w, Windows: windows, Municipality: municipality}
+	span.From, span.To = storage.Oldest(at, w, windows), at
+	queries, err := r.windowQueries(ctx, span, final)
+	if err != nil {
+		return nil, err
 	}
-	t.AddShort(short, labels, h)
+	for _, q := range queries {
+		var rows []storage.SeriesCounts
+		if err := r.db.Select(ctx, &rows, q); err != nil {
+			return nil, fmt.Errorf("read measurements: %w", err)
+		}
+		t.AddSeries(rows, labels, h)
+	}
 	if silent := t.silent(cat); len(silent) > 0 {
 		var older []storage.LastMeasurement
-		if err := r.db.Select(ctx, &older, storage.LastBefore(at.Add(-2*w), silent)); err != nil {
+		if err := r.db.Select(ctx, &older, storage.LastBefore(span.From, silent)); err != nil {
 			return nil, fmt.Errorf("read older measurements: %w", err)
 		}
 		t.AddOlder(older)
 	}
 	return t, nil
+}
+
+// windowQueries splits the span into the queries that count it, whose
+// counts add up. The days the rollups cover are read from them, except
+// the series of identities stored twice (the rollups added every copy),
+// which are read from measurements like the days before the coverage;
+// measurements are read with FINAL while an identity stored twice is not
+// merged yet.
+func (r *Reader) windowQueries(ctx context.Context, span storage.Span, final bool) ([]storage.Query, error) {
+	if r.raw {
+		return []storage.Query{storage.CountSeries(span, final, nil)}, nil
+	}
+	var cov []storage.Coverage
+	if err := r.db.Select(ctx, &cov, storage.MeasurementCoverage()); err != nil {
+		return nil, fmt.Errorf("read rollup coverage: %w", err)
+	}
+	cut := span.To
+	if len(cov) == 1 {
+		if from, ok := cov[0].From(); ok && from.Before(span.To) {
+			cut = from
+		}
+	}
+	if cut.Before(span.From) {
+		cut = span.From
+	}
+	part := func(from, to time.Time) storage.Span {
+		s := span
+		s.From, s.To = from, to
+		return s
+	}
+	var out []storage.Query
+	if span.From.Before(cut) {
+		out = append(out, storage.CountSeries(part(span.From, cut), final, nil))
+	}
+	if !cut.Before(span.To) {
+		return out, nil
+	}
+	var stored []storage.StoredSeries
+	if err := r.db.Select(ctx, &stored, storage.SeriesStoredTwice()); err != nil {
+		return nil, fmt.Errorf("read series stored twice: %w", err)
+	}
+	excluded := make([]uint64, len(stored))
+	for i, x := range stored {
+		excluded[i] = x.Series
+	}
+	out = append(out, storage.CountRollups(part(cut, span.To), excluded))
+	if len(stored) > 0 {
+		out = append(out, storage.CountSeries(part(cut, span.To), final, stored))
+	}
+	return out, nil
+}
+
+// incidents reads the counted incidents the rules look at: from the
+// incident rollup, only those opened before T and due in C or still open
+// at T; with Raw, every incident event up to T, judged in Go.
+func (r *Reader) incidents(ctx context.Context, at time.Time, w time.Duration, municipality string, cat *Catalogue) (map[string][]maturity.Incident, error) {
+	if r.raw {
+		var rows []storage.IncidentRow
+		if err := r.db.Select(ctx, &rows, storage.IncidentsUpTo(at, municipality)); err != nil {
+			return nil, fmt.Errorf("read incidents: %w", err)
+		}
+		return Seen(CountedIncidents(rows, cat, at), at, w), nil
+	}
+	_, services := countedSeries(cat)
+	counted := make([]uint64, len(services))
+	for i, s := range services {
+		counted[i] = storage.ServiceHash(s)
+	}
+	var rows []storage.IncidentState
+	if err := r.db.Select(ctx, &rows, storage.IncidentsAt(at, w, counted, municipality)); err != nil {
+		return nil, fmt.Errorf("read incidents: %w", err)
+	}
+	return IncidentsOf(rows), nil
 }
 
 func known(cat *Catalogue) []string {

@@ -53,26 +53,28 @@ func targets(cat *Catalogue) []storage.Target {
 	return out
 }
 
-// Hashes names the hashes the server computed for the counted series.
+// Hashes names the hashes of the counted series (the hash columns of
+// measurements), computed in Go from the catalogue.
 type Hashes struct {
 	Series       map[uint64]storage.Series // SLA series: municipality, service, kpi, publisher
 	Service      map[uint64]storage.Series // service series: municipality, service, publisher
 	Municipality map[uint64]string         // known municipalities
 }
 
-// NewHashes indexes the answer of storage.HashNames.
-func NewHashes(rows []storage.HashName) *Hashes {
-	h := &Hashes{Series: map[uint64]storage.Series{}, Service: map[uint64]storage.Series{}, Municipality: map[uint64]string{}}
-	for _, r := range rows {
-		s := storage.Series{Municipality: r.Municipality, Service: r.Service, KPI: r.KPI, Publisher: r.Publisher}
-		switch r.Kind {
-		case storage.HashOfSeries:
-			h.Series[r.Hash] = s
-		case storage.HashOfService:
-			h.Service[r.Hash] = s
-		case storage.HashOfMunicipality:
-			h.Municipality[r.Hash] = r.Municipality
-		}
+// NewHashes hashes every series that can count at T and every known
+// municipality.
+func NewHashes(cat *Catalogue) *Hashes {
+	slas, services := countedSeries(cat)
+	h := &Hashes{Series: make(map[uint64]storage.Series, len(slas)), Service: make(map[uint64]storage.Series, len(services)),
+		Municipality: make(map[uint64]string, len(cat.Known))}
+	for _, s := range slas {
+		h.Series[storage.SeriesHash(s)] = s
+	}
+	for _, s := range services {
+		h.Service[storage.ServiceHash(s)] = s
+	}
+	for m := range cat.Known {
+		h.Municipality[storage.MunicipalityHash(m)] = m
 	}
 	return h
 }
@@ -111,13 +113,15 @@ func (t *Tally) service(m string) {
 	}
 }
 
-// AddSeries applies the publisher rule to the per-series counts of C and P:
-// a series counts when the hashes name it as a counted SLA series or
-// service series; it then adds to its service's count in C and latest
-// measurement and, for an SLA series, to the SLA's samples. Series that do
-// not count add their count in C to their municipality's unattributed
-// measurements, or, for a municipality that is not known, to Unknown.
-func (t *Tally) AddSeries(groups []storage.SeriesCounts, h *Hashes) {
+// AddSeries applies the publisher rule to the per-series counts of a
+// part of the windows (parts add up): a series counts when the hashes name
+// it as a counted SLA series or service series; it then adds to its
+// service's count in C and latest measurement and, for an SLA series, to
+// the SLA's samples in C, P and the short windows (labels name them in the
+// order of the counts). Series that do not count add their count in C to
+// their municipality's unattributed measurements, or, for a municipality
+// that is not known, to Unknown.
+func (t *Tally) AddSeries(groups []storage.SeriesCounts, labels []string, h *Hashes) {
 	for _, g := range groups {
 		n, isSLA := h.Series[g.Series]
 		if !isSLA {
@@ -136,34 +140,21 @@ func (t *Tally) AddSeries(groups []storage.SeriesCounts, h *Hashes) {
 		if last := nanos(g.Last); last.After(t.Last[n.Municipality][n.Service]) {
 			t.Last[n.Municipality][n.Service] = last
 		}
-		if sla := t.SLAs[n.Municipality][maturity.SLAKey{Service: n.Service, KPI: n.KPI}]; isSLA && sla != nil {
-			sla.C.Samples += int(g.SamplesC)
-			sla.C.Meeting += int(g.MeetingC)
-			sla.P.Samples += int(g.SamplesP)
-			sla.P.Meeting += int(g.MeetingP)
-		}
-	}
-}
-
-// AddShort adds the counts of counted SLA series in the short windows;
-// labels name the windows in the order of the counts.
-func (t *Tally) AddShort(rows []storage.ShortCounts, labels []string, h *Hashes) {
-	for _, r := range rows {
-		n, ok := h.Series[r.Series]
-		if !ok {
-			continue
-		}
 		sla := t.SLAs[n.Municipality][maturity.SLAKey{Service: n.Service, KPI: n.KPI}]
-		if sla == nil {
+		if !isSLA || sla == nil {
 			continue
 		}
+		sla.C.Samples += int(g.SamplesC)
+		sla.C.Meeting += int(g.MeetingC)
+		sla.P.Samples += int(g.SamplesP)
+		sla.P.Meeting += int(g.MeetingP)
 		for i, label := range labels {
-			if i >= len(r.Samples) || i >= len(r.Meeting) || r.Samples[i] == 0 {
+			if i >= len(g.ShortSamples) || i >= len(g.ShortMeeting) || g.ShortSamples[i] == 0 {
 				continue
 			}
 			cur := sla.Short[label]
-			cur.Samples += int(r.Samples[i])
-			cur.Meeting += int(r.Meeting[i])
+			cur.Samples += int(g.ShortSamples[i])
+			cur.Meeting += int(g.ShortMeeting[i])
 			sla.Short[label] = cur
 		}
 	}

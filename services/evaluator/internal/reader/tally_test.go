@@ -21,39 +21,44 @@ func TestTally(t *testing.T) {
 	if len(slas) != 2 || len(services) != 2 {
 		t.Fatalf("counted series: %v %v; want provider and council for each", slas, services)
 	}
-	// The server's answer to HashNames, with made-up hashes.
-	h := NewHashes([]storage.HashName{
-		{Kind: storage.HashOfSeries, Hash: 11, Municipality: "vic", Service: "aigua", KPI: "pressio", Publisher: "aigues"},
-		{Kind: storage.HashOfSeries, Hash: 12, Municipality: "vic", Service: "aigua", KPI: "pressio", Publisher: contract.Council},
-		{Kind: storage.HashOfService, Hash: 21, Municipality: "vic", Service: "aigua", Publisher: "aigues"},
-		{Kind: storage.HashOfService, Hash: 22, Municipality: "vic", Service: "aigua", Publisher: contract.Council},
-		{Kind: storage.HashOfMunicipality, Hash: 31, Municipality: "vic"},
-	})
+	h := NewHashes(cat)
+	hash := func(m, svc, k, p string) uint64 {
+		return storage.SeriesHash(storage.Series{Municipality: m, Service: svc, KPI: k, Publisher: p})
+	}
+	service := func(m, svc, p string) uint64 {
+		return storage.ServiceHash(storage.Series{Municipality: m, Service: svc, Publisher: p})
+	}
+	provider, council := hash("vic", "aigua", "pressio", "aigues"), hash("vic", "aigua", "pressio", contract.Council)
+	vic := storage.MunicipalityHash("vic")
 	last := ns(-time.Minute)
 	tl := NewTally(cat)
+	labels := []string{"1h", "6h"}
 	tl.AddSeries([]storage.SeriesCounts{
-		{Series: 11, ServiceHash: 21, MunicipalityHash: 31, SamplesC: 10, MeetingC: 9, SamplesP: 8, MeetingP: 4, Last: last},
-		{Series: 12, ServiceHash: 22, MunicipalityHash: 31, SamplesC: 2, MeetingC: 2, SamplesP: 0, MeetingP: 0, Last: last - 5},
-		{Series: 13, ServiceHash: 21, MunicipalityHash: 31, SamplesC: 3, Last: last + 1}, // another KPI of the provider: service only
-		{Series: 14, ServiceHash: 24, MunicipalityHash: 31, SamplesC: 5, Last: last + 2}, // intruder: unattributed
-		{Series: 15, ServiceHash: 25, MunicipalityHash: 99, SamplesC: 7, Last: last + 3}, // unknown municipality
-		{Series: 16, ServiceHash: 26, MunicipalityHash: 98, SamplesC: 1, Last: last + 4}, // another unknown one
-	}, h)
+		{Series: provider, ServiceHash: service("vic", "aigua", "aigues"), MunicipalityHash: vic, SamplesC: 10, MeetingC: 9, SamplesP: 8, MeetingP: 4, Last: last,
+			ShortSamples: []uint64{2, 0}, ShortMeeting: []uint64{1, 0}},
+		{Series: council, ServiceHash: service("vic", "aigua", contract.Council), MunicipalityHash: vic, SamplesC: 2, MeetingC: 2, SamplesP: 0, MeetingP: 0, Last: last - 5,
+			ShortSamples: []uint64{1, 0}, ShortMeeting: []uint64{1, 0}},
+		// another KPI of the provider: service only
+		{Series: hash("vic", "aigua", "cabal", "aigues"), ServiceHash: service("vic", "aigua", "aigues"), MunicipalityHash: vic, SamplesC: 3, Last: last + 1},
+		// intruder: unattributed
+		{Series: hash("vic", "aigua", "pressio", "intrus"), ServiceHash: service("vic", "aigua", "intrus"), MunicipalityHash: vic, SamplesC: 5, Last: last + 2,
+			ShortSamples: []uint64{9, 9}, ShortMeeting: []uint64{9, 9}},
+		// unknown municipalities
+		{Series: hash("x", "aigua", "pressio", "aigues"), ServiceHash: service("x", "aigua", "aigues"), MunicipalityHash: storage.MunicipalityHash("x"), SamplesC: 7, Last: last + 3},
+		{Series: hash("y", "s", "k", "p"), ServiceHash: service("y", "s", "p"), MunicipalityHash: storage.MunicipalityHash("y"), SamplesC: 1, Last: last + 4},
+	}, labels, h)
+	// A second part of the windows adds up with the first.
+	tl.AddSeries([]storage.SeriesCounts{{Series: provider, ServiceHash: service("vic", "aigua", "aigues"), MunicipalityHash: vic, SamplesP: 2, MeetingP: 2, Last: last - 9}}, labels, h)
 	if tl.CountC["vic"]["aigua"] != 15 || !tl.Last["vic"]["aigua"].Equal(at.Add(-time.Minute+1)) {
 		t.Errorf("service: %d in C, last %s", tl.CountC["vic"]["aigua"], tl.Last["vic"]["aigua"])
 	}
 	st := tl.SLAs["vic"][maturity.SLAKey{Service: "aigua", KPI: "pressio"}]
-	if st.C != (maturity.WindowStats{Samples: 12, Meeting: 11}) || st.P != (maturity.WindowStats{Samples: 8, Meeting: 4}) {
+	if st.C != (maturity.WindowStats{Samples: 12, Meeting: 11}) || st.P != (maturity.WindowStats{Samples: 10, Meeting: 6}) {
 		t.Errorf("SLA: C %+v, P %+v", st.C, st.P)
 	}
 	if tl.Unattributed["vic"] != 5 || tl.Unknown != 8 || len(tl.Unattributed) != 1 {
 		t.Errorf("unattributed %v, unknown %d", tl.Unattributed, tl.Unknown)
 	}
-	tl.AddShort([]storage.ShortCounts{
-		{Series: 11, Samples: []uint64{2, 0}, Meeting: []uint64{1, 0}},
-		{Series: 12, Samples: []uint64{1, 0}, Meeting: []uint64{1, 0}},
-		{Series: 14, Samples: []uint64{9, 9}, Meeting: []uint64{9, 9}}, // not counted
-	}, []string{"1h", "6h"}, h)
 	if got := st.Short["1h"]; got != (maturity.WindowStats{Samples: 3, Meeting: 2}) || len(st.Short) != 1 {
 		t.Errorf("short windows %+v", st.Short)
 	}

@@ -1,0 +1,234 @@
+package storage
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The evaluator's rollups (migrations/004_evaluation_rollups.sql), filled
+// by materialized views from each block inserted into the event tables.
+const (
+	// MeasurementDays holds measurements per series and day.
+	MeasurementDays = "measurement_days"
+	// IncidentKeys holds the earliest opening and resolution per incident
+	// and publisher.
+	IncidentKeys = "incident_keys"
+	// RollupCoverage records from which day measurement_days is complete.
+	RollupCoverage = "rollup_coverage"
+)
+
+// Coverage says from which day (UTC) MeasurementDays holds every
+// measurement; with no row (Rows 0) it holds none for sure.
+type Coverage struct {
+	Rows    uint64 `ch:"n"`
+	FromDay uint32 `ch:"from_day"` // days since 1970-01-01
+}
+
+// From is the first instant covered; ok is false when nothing is.
+func (c Coverage) From() (from time.Time, ok bool) {
+	if c.Rows == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(c.FromDay)*86400, 0).UTC(), true
+}
+
+// MeasurementCoverage reads the coverage of MeasurementDays (Coverage).
+func MeasurementCoverage() Query {
+	return Query{
+		SQL:  "SELECT count() AS n, toUInt32(min(from_day)) AS from_day FROM " + RollupCoverage + " WHERE rollup = ?",
+		Args: []any{MeasurementDays},
+	}
+}
+
+// SeriesStoredTwice selects the series (StoredSeries) of every identity
+// the duplicates table names, resolved or not: the rollups added each
+// copy, so the evaluator reads these series from measurements instead.
+func SeriesStoredTwice() Query {
+	return Query{SQL: "SELECT DISTINCT series, municipality, publisher FROM " + Measurements +
+		" WHERE (municipality, publisher, id) IN (SELECT municipality, publisher, id FROM " + Duplicates + ")"}
+}
+
+const day = 24 * time.Hour
+
+func floorDay(t time.Time) time.Time { return t.UTC().Truncate(day) }
+
+func ceilDay(t time.Time) time.Time {
+	if d := floorDay(t); !d.Equal(t) {
+		return d.Add(day)
+	}
+	return t.UTC()
+}
+
+func date(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+// CountRollups counts what CountSeries counts, from MeasurementDays: for
+// the days inside the span that no window edge cuts, from each day's count
+// and values, judged against the target table; for the days an edge cuts
+// (the span's ends, T-2W, T-W, the short windows' starts), from each
+// day's instants and values, exact to the nanosecond. Measurements of the
+// series in exclude are left out. The caller makes sure the span is
+// covered (MeasurementCoverage).
+func CountRollups(s Span, exclude []uint64) Query {
+	// The branches' columns are named apart from the totals: ClickHouse
+	// 18.16 reads sum(x) AS x as an aggregate inside an aggregate.
+	iv := s.intervals()
+	edges := map[time.Time]bool{}
+	for _, t := range []time.Time{s.From, s.To} {
+		if d := floorDay(t); !d.Equal(t) {
+			edges[d] = true
+		}
+	}
+	for _, i := range iv {
+		if i.empty() {
+			continue
+		}
+		for _, ns := range []int64{i.lo, i.hi} {
+			t := time.Unix(0, ns).UTC()
+			if d := floorDay(t); !d.Equal(t) {
+				edges[d] = true
+			}
+		}
+	}
+	var edgeDays []string
+	for d := range edges {
+		edgeDays = append(edgeDays, date(d))
+	}
+	slices.Sort(edgeDays) // the same text for the same span
+
+	var filter string
+	var filterArgs []any
+	if s.Municipality != "" {
+		filter, filterArgs = " AND mseries = ?", []any{MunicipalityHash(s.Municipality)}
+	}
+	var ext []*External
+	if len(exclude) > 0 {
+		t := &External{Name: "excluded_series", Columns: []Column{{"series", "UInt64"}}}
+		for _, x := range exclude {
+			t.Append(x)
+		}
+		ext = []*External{t}
+		filter += " AND series NOT IN (SELECT series FROM excluded_series)"
+	}
+	target := fmt.Sprintf("joinGet('%s', 'sign', series) AS sg, joinGet('%s', 'bound', series) AS b", s.Targets, s.Targets)
+
+	var branches []string
+	var args []any
+	// Whole days: a day counts in a window when it lies inside it.
+	first, end := ceilDay(s.From), floorDay(s.To)
+	if first.Before(end) {
+		in := func(i interval) (string, []any) {
+			return "day >= toDate(?) AND day < toDate(?)", []any{date(ceilDay(time.Unix(0, i.lo))), date(floorDay(time.Unix(0, i.hi)))}
+		}
+		sel, a := counts(iv, branchColumns,
+			func(i interval) (string, []any) { c, x := in(i); return "toUInt64(if(" + c + ", n, 0))", x },
+			func(i interval) (string, []any) { c, x := in(i); return "toUInt64(if(" + c + ", m, 0))", x })
+		where := "day >= toDate(?) AND day < toDate(?)"
+		wargs := []any{date(first), date(end)}
+		if len(edgeDays) > 0 {
+			where += " AND day NOT IN (" + repeatList(len(edgeDays), "toDate(?)") + ")"
+			for _, d := range edgeDays {
+				wargs = append(wargs, d)
+			}
+		}
+		branches = append(branches, fmt.Sprintf(`SELECT series, sseries, mseries, %s, l
+			FROM (
+				SELECT day, series, sseries, mseries, finalizeAggregation(samples) AS n, finalizeAggregation(last) AS l, %s,
+					arrayCount(v -> v * sg >= b, finalizeAggregation(value_list)) AS m
+				FROM %s WHERE %s%s
+			)`, sel, target, MeasurementDays, where, filter))
+		args = append(append(append(args, a...), wargs...), filterArgs...)
+	}
+	// Days an edge cuts: every instant compared.
+	if len(edgeDays) > 0 {
+		sel, a := counts(iv, branchColumns,
+			func(i interval) (string, []any) {
+				return "toUInt64(arrayCount(x -> x.1 >= ? AND x.1 < ?, p))", []any{i.lo, i.hi}
+			},
+			func(i interval) (string, []any) {
+				return "toUInt64(arrayCount(x -> x.1 >= ? AND x.1 < ? AND x.2 * sg >= b, p))", []any{i.lo, i.hi}
+			})
+		// One SELECT: ClickHouse 18.16 does not see a subquery's column
+		// that only a lambda uses.
+		branches = append(branches, fmt.Sprintf(`SELECT series, sseries, mseries, %s, l
+			FROM (
+				SELECT series, sseries, mseries, finalizeAggregation(point_list) AS p, %s, %s,
+					arrayReduce('max', arrayMap(x -> x.1, arrayFilter(x -> x.1 >= ? AND x.1 < ?, p))) AS l
+				FROM %s WHERE day IN (%s)%s
+			)`, strings.Join(branchColumns[:], ", "), target, sel, MeasurementDays, repeatList(len(edgeDays), "toDate(?)"), filter))
+		args = append(append(args, a...), s.From.UnixNano(), s.To.UnixNano())
+		for _, d := range edgeDays {
+			args = append(args, d)
+		}
+		args = append(args, filterArgs...)
+	}
+	return Query{
+		SQL: `SELECT series, any(sseries) AS service_hash, any(mseries) AS municipality_hash,
+			sum(sc) AS samples_c, sum(mc) AS meeting_c, sum(sp) AS samples_p, sum(mp) AS meeting_p,
+			max(l) AS last_ns, sumForEach(ss) AS short_samples, sumForEach(sm) AS short_meeting
+		FROM (` + strings.Join(branches, " UNION ALL ") + `)
+		GROUP BY series
+		HAVING last_ns > 0`,
+		Args:     args,
+		External: ext,
+	}
+}
+
+// branchColumns name the counts of each branch of CountRollups.
+var branchColumns = countNames{"sc", "mc", "sp", "mp", "ss", "sm"}
+
+// repeatList is n copies of p, comma-separated.
+func repeatList(n int, p string) string {
+	return strings.TrimSuffix(strings.Repeat(p+", ", n), ", ")
+}
+
+// IncidentState is a counted incident the rules look at, at T.
+type IncidentState struct {
+	Municipality string `ch:"municipality"`
+	Service      string `ch:"service"`
+	Incident     string `ch:"incident"`
+	Priority     string `ch:"priority"`
+	Opened       int64  `ch:"opened_ns"` // earliest counted opening, nanoseconds since the epoch
+	Target       uint32 `ch:"resolution_target_seconds"`
+	Resolved     int64  `ch:"resolved_ns"` // earliest counted resolution before T; 0 when none
+}
+
+// IncidentsAt selects, from IncidentKeys, the incidents (IncidentState)
+// of the services' series in counted (ServiceHash of a service and a
+// publisher that counts for it at T), of one municipality or of all
+// (municipality empty), that the rules look at: opened before T, and due
+// in C = [T-w, T) or not resolved before T. Per incident the earliest
+// counted opening stands (ties: the shorter target, then the priority),
+// and the earliest counted resolution. Others (closed long ago) never
+// leave the server, however many are stored.
+func IncidentsAt(at time.Time, w time.Duration, counted []uint64, municipality string) Query {
+	t := &External{Name: "counted_services", Columns: []Column{{"hash", "UInt64"}}}
+	for _, h := range counted {
+		t.Append(h)
+	}
+	filter, args := "", []any{}
+	if municipality != "" {
+		filter, args = " AND municipality = ?", []any{municipality}
+	}
+	T, c := at.UnixNano(), at.Add(-w).UnixNano()
+	return Query{
+		SQL: `SELECT municipality, service, incident, tupleElement(o, 3) AS priority, tupleElement(o, 1) AS opened_ns,
+			tupleElement(o, 2) AS resolution_target_seconds, if(r > 0 AND r < ?, r, toInt64(0)) AS resolved_ns
+		FROM (
+			SELECT municipality, service, incident, minIf(op, tupleElement(op, 1) > 0) AS o, minIf(rs, rs > 0) AS r
+			FROM (
+				SELECT municipality, service, incident, finalizeAggregation(opened) AS op, finalizeAggregation(resolved) AS rs
+				FROM ` + IncidentKeys + `
+				WHERE sseries IN (SELECT hash FROM counted_services)` + filter + `
+			)
+			GROUP BY municipality, service, incident
+		)
+		WHERE tupleElement(o, 1) > 0 AND tupleElement(o, 1) < ?
+			AND (r = 0 OR r >= ?
+				OR (tupleElement(o, 1) + toInt64(tupleElement(o, 2)) * 1000000000 >= ?
+					AND tupleElement(o, 1) + toInt64(tupleElement(o, 2)) * 1000000000 < ?))`,
+		Args:     append(append([]any{T}, args...), T, T, c, T),
+		External: []*External{t},
+	}
+}

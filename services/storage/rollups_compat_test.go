@@ -1,0 +1,169 @@
+package storage_test
+
+import (
+	"context"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/assoliment/assoliment/services/contract"
+	"github.com/assoliment/assoliment/services/storage"
+	"github.com/assoliment/assoliment/services/storage/storagetest"
+)
+
+// compareHashes checks the hashes the evaluator computes in Go against
+// cityHash64 on both engines, for the fixtures' names and for strings of
+// every length CityHash treats apart (0-16, 17-32, 33-64 and more bytes),
+// with bytes outside ASCII.
+func compareHashes(t *testing.T, ss []side, series, services []storage.Series) {
+	t.Helper()
+	names := append(slices.Clone(series), services...)
+	for _, n := range []int{0, 1, 16, 17, 32, 33, 64, 65, 200} {
+		s := strings.Repeat("x", n)
+		names = append(names, storage.Series{Municipality: s, Service: "l'Hospitalet-" + s, KPI: "temps·espera", Publisher: s + "é"})
+	}
+	x := &storage.External{Name: "names", Columns: []storage.Column{{Name: "m", Type: "String"}, {Name: "s", Type: "String"},
+		{Name: "k", Type: "String"}, {Name: "p", Type: "String"}}}
+	for _, n := range names {
+		x.Append(n.Municipality, n.Service, n.KPI, n.Publisher)
+	}
+	type row struct {
+		M  string `ch:"m"`
+		S  string `ch:"s"`
+		K  string `ch:"k"`
+		P  string `ch:"p"`
+		H4 uint64 `ch:"h4"`
+		H3 uint64 `ch:"h3"`
+		H1 uint64 `ch:"h1"`
+	}
+	q := storage.Query{SQL: "SELECT m, s, k, p, cityHash64(m, s, k, p) AS h4, cityHash64(m, s, p) AS h3, cityHash64(m) AS h1 FROM names",
+		External: []*storage.External{x}}
+	for _, s := range ss {
+		var rows []row
+		if err := s.e.Select(context.Background(), &rows, q); err != nil {
+			t.Fatalf("hashes on %s: %v", s.name, err)
+		}
+		if len(rows) != len(names) {
+			t.Fatalf("hashes on %s: %d rows for %d names", s.name, len(rows), len(names))
+		}
+		for _, r := range rows {
+			n := storage.Series{Municipality: r.M, Service: r.S, KPI: r.K, Publisher: r.P}
+			if storage.SeriesHash(n) != r.H4 || storage.ServiceHash(n) != r.H3 || storage.MunicipalityHash(r.M) != r.H1 {
+				t.Errorf("%s: the hashes of %+v differ from the server's (%d %d %d)", s.name, n, r.H4, r.H3, r.H1)
+			}
+		}
+	}
+}
+
+// windowTotals adds up the parts of an evaluation's counts per series.
+type windowTotals map[uint64]storage.SeriesCounts
+
+func (w windowTotals) add(rows []storage.SeriesCounts) windowTotals {
+	for _, r := range rows {
+		cur, ok := w[r.Series]
+		if !ok {
+			cur = r
+			cur.SamplesC, cur.MeetingC, cur.SamplesP, cur.MeetingP, cur.Last, cur.ShortSamples, cur.ShortMeeting = 0, 0, 0, 0, 0, nil, nil
+		}
+		cur.SamplesC += r.SamplesC
+		cur.MeetingC += r.MeetingC
+		cur.SamplesP += r.SamplesP
+		cur.MeetingP += r.MeetingP
+		cur.Last = max(cur.Last, r.Last)
+		cur.ShortSamples = addArrays(cur.ShortSamples, r.ShortSamples)
+		cur.ShortMeeting = addArrays(cur.ShortMeeting, r.ShortMeeting)
+		w[r.Series] = cur
+	}
+	return w
+}
+
+func addArrays(a, b []uint64) []uint64 {
+	out := make([]uint64, max(len(a), len(b)))
+	for i := range out {
+		if i < len(a) {
+			out[i] += a[i]
+		}
+		if i < len(b) {
+			out[i] += b[i]
+		}
+	}
+	return out
+}
+
+// compareWindowCounts counts the windows of evaluations at T in every way
+// the evaluator may read them: all from measurements, all from the
+// rollups, and in parts cut at a midnight (where the rollups' coverage
+// starts) and at an instant, with the series of an identity stored twice
+// read from measurements with FINAL. Every way must give the same totals,
+// on both engines, for every municipality or one, with and without short
+// windows, and with windows shorter than the short ones.
+func compareWindowCounts(t *testing.T, ss []side, table string) {
+	t.Helper()
+	ctx := context.Background()
+	// An identity stored twice inside C, 1 ns before an hour, as racing
+	// replicas would: the rollups add both copies.
+	dup := storagetest.Event("vic", "aigues", T.Add(-2*time.Hour-time.Nanosecond), &contract.KPIMeasured{Service: "aigua", KPI: "pressio", Value: 3})
+	for _, s := range ss {
+		storagetest.StoreFrom(t, s.e, 1000, dup)
+		storagetest.StoreFrom(t, s.e, 1001, dup)
+		id := storage.Identity{Municipality: dup.Municipality, Publisher: dup.Publisher, ID: dup.ID}
+		if err := s.e.Insert(ctx, storage.Duplicates, storage.DuplicateColumns, [][]any{storage.DuplicateRow(id, false, T)}); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+	}
+	if c := same[storage.Coverage](t, "MeasurementCoverage", ss, storage.MeasurementCoverage(), false); len(c) != 1 || c[0].Rows == 0 || c[0].FromDay != 0 {
+		t.Errorf("coverage %+v; want a database created empty to be covered from the start", c)
+	}
+	stored := same[storage.StoredSeries](t, "SeriesStoredTwice", ss, storage.SeriesStoredTwice(), false)
+	if len(stored) != 2 {
+		t.Fatalf("series stored twice: %+v; want the fixtures' one and vic's", stored)
+	}
+	excluded := make([]uint64, len(stored))
+	for i, x := range stored {
+		excluded[i] = x.Series
+	}
+	pressio := storage.SeriesHash(storage.Series{Municipality: "vic", Service: "aigua", KPI: "pressio", Publisher: "aigues"})
+	midnight := time.Date(2026, 10, 10, 0, 0, 0, 0, time.UTC)
+	instant := T.Add(-10*day + 300*time.Millisecond)
+	short := []storage.Window{{Label: "1h", D: time.Hour}, {Label: "6h", D: 6 * time.Hour}, {Label: "1d", D: day}, {Label: "3d", D: 3 * day}}
+	for _, c := range []struct {
+		w       time.Duration
+		windows []storage.Window
+	}{{30 * day, short}, {30 * day, nil}, {90 * time.Minute, short}, {45*day + 7*time.Hour + 1, short}} {
+		for _, m := range []string{"", "vic"} {
+			span := storage.Span{Targets: table, At: T, W: c.w, Windows: c.windows, Municipality: m}
+			span.From, span.To = storage.Oldest(T, c.w, c.windows), T
+			part := func(from, to time.Time) storage.Span { s := span; s.From, s.To = from, to; return s }
+			raw := windowTotals{}.add(same[storage.SeriesCounts](t, "CountSeries", ss, storage.CountSeries(span, false, nil), false))
+			exact := windowTotals{}.add(same[storage.SeriesCounts](t, "CountSeries", ss, storage.CountSeries(span, true, nil), false))
+			if r, e := raw[pressio], exact[pressio]; c.w == 30*day && (e.SamplesC != 7 || r.SamplesC != 8) {
+				t.Errorf("W %s: samples in C %d with FINAL, %d without; want 7 and 8 (the copy)", c.w, e.SamplesC, r.SamplesC)
+			}
+			rollups := windowTotals{}.add(same[storage.SeriesCounts](t, "CountRollups", ss, storage.CountRollups(span, nil), false))
+			if !reflect.DeepEqual(rollups, raw) {
+				t.Errorf("W %s, %q: rollups differ from measurements\nrollups:      %+v\nmeasurements: %+v", c.w, m, rollups, raw)
+			}
+			ways := map[string]windowTotals{
+				"rollups, copies apart": windowTotals{}.
+					add(same[storage.SeriesCounts](t, "CountRollups", ss, storage.CountRollups(span, excluded), false)).
+					add(same[storage.SeriesCounts](t, "CountSeries", ss, storage.CountSeries(span, true, stored), false)),
+			}
+			for name, cut := range map[string]time.Time{"cut at a midnight": midnight, "cut at an instant": instant} {
+				if cut.Before(span.From) {
+					continue
+				}
+				ways[name] = windowTotals{}.
+					add(same[storage.SeriesCounts](t, "CountSeries", ss, storage.CountSeries(part(span.From, cut), true, nil), false)).
+					add(same[storage.SeriesCounts](t, "CountRollups", ss, storage.CountRollups(part(cut, T), excluded), false)).
+					add(same[storage.SeriesCounts](t, "CountSeries", ss, storage.CountSeries(part(cut, T), true, stored), false))
+			}
+			for name, got := range ways {
+				if !reflect.DeepEqual(got, exact) {
+					t.Errorf("W %s, %q, %s: differs from measurements with FINAL\ngot:  %+v\nwant: %+v", c.w, m, name, got, exact)
+				}
+			}
+		}
+	}
+}
