@@ -34,20 +34,22 @@ func buildIngest(t *testing.T) string {
 // proc is an ingest process. Stopping it with SIGTERM must end it with
 // exit status 0: a panic or an error on the way out fails the test.
 type proc struct {
-	cmd *exec.Cmd
+	cmd  *exec.Cmd
+	http string // its HTTP address
 }
 
 func startIngest(t *testing.T, bin, natsURL string, ch *chconn.Conn, extra ...string) *proc {
 	t.Helper()
+	addr := testenv.FreeAddr(t)
 	args := append([]string{"--nats-url", natsURL, "--clickhouse-addr", testenv.ClickHouseAddr(),
-		"--clickhouse-database", ch.Database, "--http-addr", testenv.FreeAddr(t), "--log-level", "warn",
+		"--clickhouse-database", ch.Database, "--http-addr", addr, "--log-level", "warn",
 		"--ack-wait", "10s"}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd}
+	p := &proc{cmd: cmd, http: addr}
 	t.Cleanup(func() { p.stop(t) })
 	return p
 }
@@ -139,7 +141,8 @@ func assertExactlyOnce(t *testing.T, ch *chconn.Conn, n int) {
 
 // TestCrashExactlyOnce publishes 200,000 events while the ingest process is
 // killed with SIGKILL at random moments and restarted; each identity must
-// be stored exactly once.
+// be stored exactly once. The log has how long storing took to resume
+// after each kill (the restarted process releases the dead one's pin).
 func TestCrashExactlyOnce(t *testing.T) {
 	n := 200000
 	if testing.Short() {
@@ -158,9 +161,14 @@ func TestCrashExactlyOnce(t *testing.T) {
 	p := startIngest(t, bin, ns.ClientURL(), ch, "--batch-size", "2000")
 	for kill := 0; kill < 3; kill++ {
 		time.Sleep(time.Duration(500+rng.IntN(2500)) * time.Millisecond)
+		killed := time.Now()
 		p.kill()
-		t.Logf("killed ingest (%d), %d rows stored so far", kill+1, count(t, ch, "SELECT count() FROM {db}.measurements"))
+		stored := rowsStored(ch)
 		p = startIngest(t, bin, ns.ClientURL(), ch, "--batch-size", "2000")
+		if stored < uint64(n) { // not all stored yet: time the resumption
+			t.Logf("killed ingest (%d) with %d rows stored; storing resumed %s later", kill+1, stored,
+				waitResumed(t, ch, killed).Round(time.Millisecond))
+		}
 	}
 	if err := <-published; err != nil {
 		t.Fatal(err)

@@ -6,7 +6,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -22,15 +24,29 @@ import (
 )
 
 // Run starts the service and blocks until ctx ends and everything held is
-// flushed and acknowledged.
+// flushed and acknowledged. Stopped while starting (waiting for ClickHouse
+// or NATS, say), it returns nil: a stop like any other.
 func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	log := logging.New(logw, cfg.LogLevel, "ingest")
+	err := run(ctx, cfg, log)
+	if err != nil && ctx.Err() != nil {
+		log.Info("stopped while starting", "err", err)
+		return nil
+	}
+	return err
+}
+
+func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	ch, err := cfg.ClickHouse(ctx, log)
 	if err != nil {
 		return err
 	}
 	defer ch.Close()
 	if err := storage.Migrate(ctx, storage.NewConn(ch)); err != nil {
+		return err
+	}
+	st := store.New(ch, cfg.MaxLateness, log)
+	if err := st.PrepareIndex(ctx, time.Now()); err != nil {
 		return err
 	}
 	nc, err := cfg.NATS(ctx, "ingest", log)
@@ -57,7 +73,7 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 		return err
 	}
 	m := metrics.New(cfg.Publishers...)
-	p := pipeline.New(js, cons, store.New(ch), m, log, pcfg)
+	p := pipeline.New(nc, js, cons, st, m, log, pcfg)
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
@@ -82,7 +98,27 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx, log) })
 	g.Go(func() error { return p.Run(gctx) })
+	g.Go(func() error { maintainIndex(gctx, st, log); return nil })
 	err = g.Wait()
 	log.Info("ingest stopped")
 	return err
+}
+
+// IndexMaintenance is how often the identity index gets the table of a new
+// month and drops those no copy can be accepted for any more.
+const IndexMaintenance = time.Hour
+
+func maintainIndex(ctx context.Context, st *store.Store, log *slog.Logger) {
+	t := time.NewTicker(IndexMaintenance)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := st.PrepareIndex(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				log.Error("identity index maintenance failed; trying again in an hour", "err", err)
+			}
+		}
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -322,7 +323,7 @@ func insertOnly(ctx context.Context, addr, db string, msgs []jetstream.Msg, batc
 		}
 		rows = append(rows, store.Row{Event: ev, StreamSeq: uint64(i + 1), IngestedAt: now})
 	}
-	s := store.New(ch)
+	s := store.New(ch, 400*24*time.Hour, slog.Default())
 	start := time.Now()
 	for i := 0; i < len(rows); i += batch {
 		if err := s.Insert(ctx, rows[i:min(i+batch, len(rows))]); err != nil {

@@ -15,6 +15,24 @@ const (
 	Rejected  = "rejected"
 )
 
+// Steps of a flush, the step label of FlushStep.
+const (
+	StepDeadLetters = "dead_letters"
+	StepLookup      = "lookup"
+	StepRemember    = "index"
+	StepInsert      = "insert"
+	StepPinCheck    = "pin_check"
+	StepRaceCheck   = "race_check"
+	StepAck         = "ack"
+)
+
+// Reasons for a race check, the reason label of RaceChecks.
+const (
+	RaceSlow          = "slow"
+	RaceWriterChanged = "writer_changed"
+	RaceRedelivered   = "redelivered"
+)
+
 // Metrics of the ingest service, registered on their own registry.
 type Metrics struct {
 	Registry       *prometheus.Registry
@@ -31,6 +49,14 @@ type Metrics struct {
 	// Terminated counts messages the dead-letter stream refused even
 	// without their headers: left in the main stream, never redelivered.
 	Terminated prometheus.Counter
+	// FlushStep times each step of a flush.
+	FlushStep *prometheus.HistogramVec
+	// RaceChecks counts batches checked for identities stored twice, by
+	// why they were.
+	RaceChecks *prometheus.CounterVec
+	// GivenBack counts messages given back to the server because another
+	// replica took the consumer over.
+	GivenBack prometheus.Counter
 }
 
 // UnknownPublisher is the publisher label of a rejection whose subject names
@@ -82,14 +108,30 @@ func New(publishers ...string) *Metrics {
 			Name: "smartcity_ingest_terminated_total",
 			Help: "Rejected messages the dead-letter stream refused even without their headers; they stay in the main stream until its age limit and are not redelivered.",
 		}),
+		FlushStep: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "smartcity_ingest_flush_step_seconds",
+			Help:    "Time of each step of a flush: dead_letters, lookup, index (recording identities), insert, pin_check, race_check, ack.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12),
+		}, []string{"step"}),
+		RaceChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smartcity_ingest_race_checks_total",
+			Help: "Batches checked for identities stored twice by two writers, by reason: slow (the batch's ClickHouse step took 2 s or more), writer_changed (another replica took the consumer over), redelivered (messages of a writer that stopped before acknowledging, found stored).",
+		}, []string{"reason"}),
+		GivenBack: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smartcity_ingest_given_back_total",
+			Help: "Messages given back to the server unwritten because another replica took the consumer over.",
+		}),
 	}
 	r.MustRegister(m.Events, m.Rejections, m.BatchSize, m.InsertDuration, m.InsertErrors, m.Pending, m.ClickHouseUp,
-		m.DeadLettersTrimmed, m.Terminated,
+		m.DeadLettersTrimmed, m.Terminated, m.FlushStep, m.RaceChecks, m.GivenBack,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, t := range contract.Types {
 		for _, o := range []string{Stored, Duplicate, Rejected} {
 			m.Events.WithLabelValues(t, o)
 		}
+	}
+	for _, r := range []string{RaceSlow, RaceWriterChanged, RaceRedelivered} {
+		m.RaceChecks.WithLabelValues(r)
 	}
 	for _, r := range contract.Reasons {
 		for _, p := range append(publishers, UnknownPublisher) {

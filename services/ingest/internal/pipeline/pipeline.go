@@ -2,6 +2,12 @@
 // validate, deduplicate, write one batch to ClickHouse, send rejects to the
 // dead-letter stream, and only then acknowledge.
 //
+// One replica writes at a time: the durable consumer delivers to one pinned
+// client, and the others wait as standbys. A batch is looked up in the
+// identity index, recorded in it and inserted; the check for identities
+// stored twice by two writers runs only for a batch that may have raced
+// with another writer (see raceCheck).
+//
 // Whatever a publisher sends, the loop settles it in bounded time: stored,
 // or dead-lettered (its headers trimmed to what JetStream allows when they
 // are too large), or, when even that is refused for good, terminated and
@@ -15,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -28,13 +35,19 @@ import (
 
 	"github.com/assoliment/assoliment/services/contract"
 	"github.com/assoliment/assoliment/services/ingest/internal/metrics"
+	"github.com/assoliment/assoliment/services/ingest/internal/pull"
 	"github.com/assoliment/assoliment/services/ingest/internal/store"
 )
 
 // Sink stores accepted events; store.Store is the real one.
 type Sink interface {
-	Existing(ctx context.Context, ids []store.Identity) (map[store.Identity]bool, error)
+	// Stored says which of ids are stored.
+	Stored(ctx context.Context, ids []store.Identity) (map[store.Identity]bool, error)
+	// Remember records the rows' identities in the index, before Insert.
+	Remember(ctx context.Context, rows []store.Row) error
 	Insert(ctx context.Context, rows []store.Row) error
+	// Converge merges measurements of ids stored more than once and says
+	// how many were.
 	Converge(ctx context.Context, ids []store.Identity) (int, error)
 }
 
@@ -64,6 +77,30 @@ type Config struct {
 // ShutdownGrace is how long, after the loop is told to stop, it keeps
 // trying to store and acknowledge what was already delivered.
 const ShutdownGrace = 20 * time.Second
+
+// The one-writer settings of the durable consumer and its pulls.
+const (
+	// Group is the consumer's priority group: every replica pulls in it,
+	// and the server delivers to one pinned client at a time.
+	Group = "ingest"
+	// PinnedTTL is how long the server keeps a client pinned without a
+	// new pull request from it. A client pulls at least every PullExpires,
+	// and more often while it takes messages, so it keeps the pin unless
+	// it is gone or stuck in a write for this long; a standby then takes
+	// over. A starting replica takes over at once (takeOver).
+	PinnedTTL = 10 * time.Second
+	// PullExpires is the life of a pull request, PullHeartbeat how often
+	// the server says one is still waiting.
+	PullExpires   = 3 * time.Second
+	PullHeartbeat = time.Second
+	// RaceGrace bounds the ClickHouse step of a batch that counts as
+	// quick: a slower one checks for copies stored by another writer, and
+	// a writer that finds it lost its pin waits this long after its insert
+	// before checking, so that a quick batch of the new writer that raced
+	// with it has been inserted. It must stay below two thirds of the
+	// shortest ACK_WAIT (5 s): see raceCheck.
+	RaceGrace = 2 * time.Second
+)
 
 // Streams returns the configurations of the import, main and dead-letter
 // streams with c's limits.
@@ -132,14 +169,17 @@ const SetupPatience = time.Minute
 // ensureConsumer creates or updates the durable consumer.
 func ensureConsumer(ctx context.Context, js jetstream.JetStream, c Config) (jetstream.Consumer, error) {
 	cons, err := js.CreateOrUpdateConsumer(ctx, c.Stream, jetstream.ConsumerConfig{
-		Durable:       c.Consumer,
-		Description:   "Assoliment ingest, shared by every replica",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       c.AckWait,
-		MaxDeliver:    -1,
-		MaxAckPending: 10 * c.BatchSize,
-		FilterSubject: contract.StreamSubjects,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
+		Durable:        c.Consumer,
+		Description:    "Assoliment ingest: every replica pulls, one pinned replica at a time gets messages",
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        c.AckWait,
+		MaxDeliver:     -1,
+		MaxAckPending:  MaxAckPending(c.BatchSize),
+		FilterSubject:  contract.StreamSubjects,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		PriorityPolicy: jetstream.PriorityPolicyPinned,
+		PinnedTTL:      PinnedTTL,
+		PriorityGroups: []string{Group},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s on %s: %w", c.Consumer, c.Stream, err)
@@ -147,27 +187,40 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, c Config) (jets
 	return cons, nil
 }
 
+// MaxAckPending is the consumer's allowance of unacknowledged messages. A
+// replica holds at most 4 × batchSize of them (the batch being written,
+// the one filling, the decoded ones waiting and what its client fetched),
+// and a replica killed with SIGKILL leaves its own pending until ACK_WAIT
+// passes: the allowance lets the messages of five killed processes wait
+// for redelivery while the writer goes on taking new ones.
+func MaxAckPending(batchSize int) int { return 24 * batchSize }
+
 // OriginalHeaderPrefix renames a rejected message's Nats-* headers in its
 // dead-letter copy, so the broker does not act on them a second time.
 const OriginalHeaderPrefix = "Smartcity-Original-"
 
-// Msg is what the loop needs of a delivered message; jetstream.Msg is the
-// real one.
+// Msg is what the loop needs of a delivered message; pull.Msg is the real
+// one.
 type Msg interface {
 	Subject() string
 	Data() []byte
+	// Headers are the publisher's.
 	Headers() nats.Header
 	Metadata() (*jetstream.MsgMetadata, error)
+	// Pin is the pin the server delivered the message under ("" for none).
+	Pin() string
 	Ack() error
+	Nak() error
 	InProgress() error
 	TermWithReason(reason string) error
 }
 
-// Source delivers messages until it is drained; jetstream.Consumer's
-// Messages iterator is the real one.
+// Source delivers messages until it is drained; pull.Consumer is the real
+// one.
 type Source interface {
-	// Messages starts delivering, holding at most maxBytes undelivered.
-	Messages(maxBytes int) (Iterator, error)
+	// Messages starts delivering, holding at most a batch's worth of
+	// messages and bytes fetched and not yet taken.
+	Messages() (Iterator, error)
 }
 
 // Iterator is a running delivery: Next blocks for the next message; Drain
@@ -193,28 +246,51 @@ type Pipeline struct {
 	cfg   Config
 	renew func(context.Context) (Source, error) // a new source after the old one ended on its own
 	info  func(context.Context) (*jetstream.ConsumerInfo, error)
+	// unpin releases the consumer's pin, whoever holds it.
+	unpin func(context.Context) error
+	// sleep waits d or until ctx ends (tests replace it).
+	sleep func(ctx context.Context, d time.Duration) error
 
 	mu      sync.Mutex
 	healthy bool
+	lastPin string          // of the last message received
+	lost    map[string]bool // pins this process held and lost
 }
 
 // New returns a pipeline on the durable consumer cons; Run starts it.
-func New(js jetstream.JetStream, cons jetstream.Consumer, sink Sink, m *metrics.Metrics, log *slog.Logger, cfg Config) *Pipeline {
-	p := NewWith(consumerSource{cons}, js, sink, m, log, cfg)
+func New(nc *nats.Conn, js jetstream.JetStream, cons jetstream.Consumer, sink Sink, m *metrics.Metrics, log *slog.Logger, cfg Config) *Pipeline {
+	p := NewWith(puller(nc, cfg), js, sink, m, log, cfg)
 	p.renew = func(ctx context.Context) (Source, error) {
-		c, err := ensureConsumer(ctx, js, cfg)
-		if err != nil {
+		if _, err := ensureConsumer(ctx, js, cfg); err != nil {
 			return nil, err
 		}
-		return consumerSource{c}, nil
+		return puller(nc, cfg), nil
 	}
 	p.info = func(ctx context.Context) (*jetstream.ConsumerInfo, error) { return cons.Info(ctx) }
+	p.unpin = func(ctx context.Context) error {
+		s, err := js.Stream(ctx, cfg.Stream)
+		if err != nil {
+			return err
+		}
+		return s.UnpinConsumer(ctx, cfg.Consumer, Group)
+	}
 	return p
 }
 
 // NewWith returns a pipeline on any source, dead-letter publisher and sink.
 func NewWith(src Source, dlq Publisher, sink Sink, m *metrics.Metrics, log *slog.Logger, cfg Config) *Pipeline {
-	return &Pipeline{src: src, dlq: dlq, sink: sink, m: m, log: log, cfg: cfg, healthy: true}
+	return &Pipeline{src: src, dlq: dlq, sink: sink, m: m, log: log, cfg: cfg, healthy: true, sleep: sleep, lost: map[string]bool{}}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // Healthy reports whether the last ClickHouse operation succeeded.
@@ -237,76 +313,75 @@ func (p *Pipeline) setHealthy(ok bool) {
 
 // item is one delivered message, decoded.
 type item struct {
-	msg  Msg
-	seq  uint64
-	at   time.Time // broker time: the platform clock for the time rules
-	size int       // body and header bytes
-	ev   *contract.Event
-	rej  *contract.Rejection
+	msg       Msg
+	seq       uint64
+	at        time.Time // broker time: the platform clock for the time rules
+	size      int       // body and header bytes
+	delivered uint64    // how many times the server delivered it
+	pin       string
+	ev        *contract.Event
+	rej       *contract.Rejection
 	// settled is set once the message's dead letter is stored (or it is
 	// terminated), so a retry of the batch does not send it again.
 	settled    bool
 	terminated bool
 }
 
-// batch holds delivered items until a flush.
-type batch struct {
-	items []item
-	bytes int
-}
-
-func (b *batch) add(it item) {
-	b.items = append(b.items, it)
-	b.bytes += it.size
-}
-
-func (b *batch) full(c Config) bool {
-	return len(b.items) >= c.BatchSize || b.bytes >= c.BatchBytes
-}
-
-func (b *batch) reset() {
-	clear(b.items)
-	b.items = b.items[:0]
-	b.bytes = 0
-}
-
 // Run consumes until ctx ends, then stops fetching, flushes what it holds,
 // acknowledges it and returns. Flushes outlive ctx by ShutdownGrace, so
 // that what was delivered before a stop is stored and acknowledged rather
-// than redelivered.
+// than redelivered. Batches are written one at a time by one goroutine
+// while the next one fills.
 func (p *Pipeline) Run(ctx context.Context) error {
 	p.m.ClickHouseUp.Set(1)
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	defer context.AfterFunc(ctx, func() { time.AfterFunc(ShutdownGrace, cancel) })()
 
-	in := make(chan item, 256)
+	p.takeOver(ctx)
+	in := make(chan item, min(p.cfg.BatchSize, 256))
 	go p.fetch(ctx, in)
 	if p.info != nil {
 		go p.watchPending(ctx)
 	}
-	b := batch{items: make([]item, 0, p.cfg.BatchSize)}
-	flush := func() {
-		if len(b.items) > 0 {
-			p.flush(fctx, b.items)
-			b.reset()
+	full := make(chan []item)
+	var writer sync.WaitGroup
+	writer.Go(func() {
+		for b := range full {
+			p.flush(fctx, b)
 		}
-	}
+	})
+	var b []item
+	bytes, due := 0, false
 	tick := time.NewTicker(p.cfg.FlushInterval)
 	defer tick.Stop()
 	for {
+		isFull := len(b) >= p.cfg.BatchSize || bytes >= p.cfg.BatchBytes
+		var take <-chan item = in
+		var hand chan<- []item
+		if isFull {
+			take = nil // the writer is busy and the batch full: wait
+		}
+		if len(b) > 0 && (isFull || due) {
+			hand = full
+		}
 		select {
-		case it, ok := <-in:
+		case it, ok := <-take:
 			if !ok { // fetch has stopped: ctx ended and every delivered message has arrived
-				flush()
+				if len(b) > 0 {
+					full <- b
+				}
+				close(full)
+				writer.Wait()
+				p.release(fctx)
 				return nil
 			}
-			b.add(it)
-			if b.full(p.cfg) {
-				flush()
-			}
+			b = append(b, it)
+			bytes += it.size
+		case hand <- b:
+			b, bytes, due = nil, 0, false
 		case <-tick.C:
-			flush()
+			due = len(b) > 0
 		}
 	}
 }
@@ -318,9 +393,9 @@ func (p *Pipeline) fetch(ctx context.Context, in chan<- item) {
 	defer close(in)
 	src := p.src
 	for {
-		// The client holds at most one batch's worth of bytes besides the
-		// batch being filled, whatever the size of the messages waiting.
-		iter, err := src.Messages(p.cfg.BatchBytes)
+		// The client holds at most one batch's worth of messages and bytes
+		// besides the batches, whatever the size of the messages waiting.
+		iter, err := src.Messages()
 		if err == nil {
 			stop := context.AfterFunc(ctx, iter.Drain)
 			err = p.read(iter, in)
@@ -351,10 +426,13 @@ func (p *Pipeline) read(iter Iterator, in chan<- item) error {
 		if err != nil {
 			return err
 		}
-		it := item{msg: msg, at: time.Now(), size: len(msg.Data()) + headerSize(msg.Headers())}
+		it := item{msg: msg, at: time.Now(), size: len(msg.Data()) + headerSize(msg.Headers()), pin: msg.Pin()}
 		if md, err := msg.Metadata(); err == nil {
-			it.seq, it.at = md.Sequence.Stream, md.Timestamp
+			it.seq, it.at, it.delivered = md.Sequence.Stream, md.Timestamp, md.NumDelivered
 		}
+		p.mu.Lock()
+		p.lastPin = it.pin
+		p.mu.Unlock()
 		rules.Now = it.at
 		it.ev, it.rej = contract.DecodeMessage(msg.Subject(), msg.Headers(), msg.Data(), rules)
 		in <- it
@@ -384,13 +462,21 @@ func identity(e *contract.Event) store.Identity {
 }
 
 // flush handles one batch: dead letters first, then the look-up of stored
-// identities and one insert, retried until they succeed or ctx ends; only
-// then every message of the batch is acknowledged. Nothing is acknowledged
-// that is not safely stored or dead-lettered.
+// identities, their record in the index and one insert per table, and the
+// race check when the batch may have raced with another writer, retried
+// until they succeed or ctx ends; only then every message of the batch is
+// acknowledged. Nothing is acknowledged that is not safely stored or
+// dead-lettered. Messages delivered under a pin this process has lost are
+// given back to the server instead, for the writer that holds it now.
 func (p *Pipeline) flush(ctx context.Context, batch []item) {
 	p.m.BatchSize.Observe(float64(len(batch)))
+	batch = p.giveBack(batch)
+	if len(batch) == 0 {
+		return
+	}
 	var rejects []*item
 	first := make(map[store.Identity]int, len(batch)) // identity -> index of the copy that stands
+	redelivered := map[store.Identity]bool{}
 	for i := range batch {
 		it := &batch[i]
 		if it.rej != nil {
@@ -401,19 +487,26 @@ func (p *Pipeline) flush(ctx context.Context, batch []item) {
 		if j, ok := first[id]; !ok || it.seq < batch[j].seq {
 			first[id] = i
 		}
+		if it.delivered > 1 {
+			redelivered[id] = true
+		}
 	}
 	stop := p.keepAlive(ctx, batch)
 	defer stop()
 
-	if len(rejects) > 0 && !p.retry(ctx, "dead-letter", func(ctx context.Context) error { return p.deadLetter(ctx, rejects) }) {
-		return
+	if len(rejects) > 0 {
+		t := time.Now()
+		if !p.retry(ctx, "dead-letter", func(ctx context.Context) error { return p.deadLetter(ctx, rejects) }) {
+			return
+		}
+		p.step(metrics.StepDeadLetters, t)
 	}
 	ids := make([]store.Identity, 0, len(first))
-	var measurementIDs []store.Identity
+	measurement := map[store.Identity]bool{}
 	for id, i := range first {
 		ids = append(ids, id)
 		if batch[i].ev.Kind() == contract.KindMeasurement {
-			measurementIDs = append(measurementIDs, id)
+			measurement[id] = true
 		}
 	}
 	var rows []store.Row
@@ -423,10 +516,12 @@ func (p *Pipeline) flush(ctx context.Context, batch []item) {
 	sent := make(map[uint64]bool, len(first))
 	start := time.Now()
 	ok := len(ids) == 0 || p.retry(ctx, "clickhouse", func(ctx context.Context) error {
-		stored, err := p.sink.Existing(ctx, ids)
+		t := time.Now()
+		stored, err := p.sink.Stored(ctx, ids)
 		if err != nil {
 			return err
 		}
+		t = p.step(metrics.StepLookup, t)
 		rows = rows[:0]
 		for id, i := range first {
 			if !stored[id] {
@@ -436,16 +531,24 @@ func (p *Pipeline) flush(ctx context.Context, batch []item) {
 		for _, r := range rows {
 			sent[r.StreamSeq] = true
 		}
+		// The index first: it then holds every stored identity, whatever
+		// fails before the rows are in.
+		if err := p.sink.Remember(ctx, rows); err != nil {
+			return err
+		}
+		t = p.step(metrics.StepRemember, t)
 		if err := p.sink.Insert(ctx, rows); err != nil {
 			return err
 		}
-		// Another replica may have stored a copy of the same identity at
-		// the same moment: find and merge such copies before acknowledging.
-		// Every measurement of the batch is checked, not only this
-		// attempt's rows, so a retry after a failure here checks again.
-		n, err := p.sink.Converge(ctx, measurementIDs)
+		inserted := p.step(metrics.StepInsert, t)
+		check, err := p.raceCheck(ctx, batch, start, inserted, measurement, stored, redelivered)
+		if err != nil || len(check) == 0 {
+			return err
+		}
+		n, err := p.sink.Converge(ctx, check)
+		p.step(metrics.StepRaceCheck, inserted)
 		if n > 0 {
-			p.log.Warn("identities stored twice by concurrent replicas; merged", "count", n)
+			p.log.Warn("identities stored twice by concurrent writers; merged", "count", n)
 		}
 		return err
 	})
@@ -455,6 +558,7 @@ func (p *Pipeline) flush(ctx context.Context, batch []item) {
 	if len(ids) > 0 {
 		p.m.InsertDuration.Observe(time.Since(start).Seconds())
 	}
+	t := time.Now()
 	for i := range batch {
 		it := &batch[i]
 		switch {
@@ -474,6 +578,162 @@ func (p *Pipeline) flush(ctx context.Context, batch []item) {
 		}
 		if err != nil {
 			p.log.Warn("ack", "seq", it.seq, "err", err)
+		}
+	}
+	p.step(metrics.StepAck, t)
+}
+
+// step records how long a step of a flush took since t, and returns now.
+func (p *Pipeline) step(name string, t time.Time) time.Time {
+	now := time.Now()
+	p.m.FlushStep.WithLabelValues(name).Observe(now.Sub(t).Seconds())
+	return now
+}
+
+// raceCheck returns the measurements of the batch to check for copies that
+// another writer stored at the same moment, or none. Two writers can both
+// store one identity only if each looked it up before the other's rows
+// were in (the index is written before the rows, and a look-up after a
+// writer's insert returned sees its rows): their ClickHouse steps
+// overlapped. The server delivers to one pinned client at a time and never
+// gives a pin back once it moved on, so when the consumer still names,
+// after this batch's insert, the pin every message of the batch came
+// under, no other writer held the pin at any moment from the batch's first
+// delivery until now; of two overlapping writers at most one can see that.
+// Whoever inserts last finds the pair when it checks afterwards, so:
+//
+//   - a batch whose pin has moved on (or cannot be confirmed) is checked
+//     RaceGrace after its insert: by then a quick batch of the other writer
+//     is in, and a slow one checks for itself (next rule);
+//   - a batch whose ClickHouse step, retries included, took RaceGrace or
+//     longer is checked at once;
+//   - a writer killed between its insert and its check leaves its messages
+//     unacknowledged: they come back to the writer of the day after
+//     ACK_WAIT, which finds their identities stored and checks those (a
+//     batch it raced with was quick and is in by then, as RaceGrace is
+//     below two thirds of ACK_WAIT, or it was slow and checked itself).
+//
+// Any other batch is not checked. A batch whose pin has moved on marks it
+// lost: the messages this process still holds under it are given back.
+func (p *Pipeline) raceCheck(ctx context.Context, batch []item, began, inserted time.Time,
+	measurement, stored, redelivered map[store.Identity]bool) ([]store.Identity, error) {
+	all := func() []store.Identity { return slices.Collect(maps.Keys(measurement)) }
+	if inserted.Sub(began) >= RaceGrace {
+		p.m.RaceChecks.WithLabelValues(metrics.RaceSlow).Inc()
+		return all(), nil
+	}
+	t := time.Now()
+	held := p.pinHeld(ctx, batch)
+	p.step(metrics.StepPinCheck, t)
+	if !held {
+		p.m.RaceChecks.WithLabelValues(metrics.RaceWriterChanged).Inc()
+		if err := p.sleep(ctx, time.Until(inserted.Add(RaceGrace))); err != nil {
+			return nil, err
+		}
+		return all(), nil
+	}
+	var check []store.Identity
+	for id := range redelivered {
+		if stored[id] && measurement[id] {
+			check = append(check, id)
+		}
+	}
+	if len(check) > 0 {
+		p.m.RaceChecks.WithLabelValues(metrics.RaceRedelivered).Inc()
+	}
+	return check, nil
+}
+
+// pinHeld reports whether the consumer's pin is the one every message of
+// batch was delivered under. A pin found moved on is marked lost.
+func (p *Pipeline) pinHeld(ctx context.Context, batch []item) bool {
+	pin := batch[0].pin
+	for i := range batch {
+		if batch[i].pin != pin {
+			return false
+		}
+	}
+	if pin == "" || p.info == nil {
+		return false
+	}
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	info, err := p.info(ictx)
+	cancel()
+	if err != nil {
+		p.log.Warn("the consumer's pin could not be read; checking the batch for copies stored by another writer", "err", err)
+		return false
+	}
+	for _, g := range info.PriorityGroups {
+		if g.Group == Group && g.PinnedClientID == pin {
+			return true
+		}
+	}
+	p.mu.Lock()
+	p.lost[pin] = true
+	p.mu.Unlock()
+	p.log.Warn("another replica took over the consumer; the messages this one still holds go back to it")
+	return false
+}
+
+// giveBack returns the messages of batch delivered under a pin this
+// process has lost to the server at once (negative acknowledgement), for
+// the writer that holds the pin now, and keeps the others.
+func (p *Pipeline) giveBack(batch []item) []item {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.lost) == 0 {
+		return batch
+	}
+	kept := batch[:0]
+	for _, it := range batch {
+		if !p.lost[it.pin] {
+			kept = append(kept, it)
+			continue
+		}
+		if err := it.msg.Nak(); err != nil {
+			p.log.Warn("nak", "seq", it.seq, "err", err)
+		}
+		p.m.GivenBack.Inc()
+	}
+	return kept
+}
+
+// takeOver releases the consumer's pin before the first pull, so that a
+// process started after its predecessor was killed gets messages at once
+// instead of after the dead client's PinnedTTL. A live writer loses the pin
+// too and becomes a standby; raceCheck covers the moment of the change.
+func (p *Pipeline) takeOver(ctx context.Context) {
+	if p.unpin == nil {
+		return
+	}
+	uctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := p.unpin(uctx); err != nil && !errors.Is(err, context.Canceled) {
+		p.log.Warn("could not release the consumer's pin; a standby or this process gets it once the previous holder's lapses",
+			"pinned_ttl", PinnedTTL.String(), "err", err)
+	}
+}
+
+// release gives up the pin after the last flush, when this process still
+// holds it, so that a standby takes over at once.
+func (p *Pipeline) release(ctx context.Context) {
+	p.mu.Lock()
+	pin := p.lastPin
+	p.mu.Unlock()
+	if pin == "" || p.info == nil || p.unpin == nil {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	info, err := p.info(rctx)
+	if err != nil {
+		return
+	}
+	for _, g := range info.PriorityGroups {
+		if g.Group == Group && g.PinnedClientID == pin {
+			if err := p.unpin(rctx); err != nil {
+				p.log.Warn("could not release the consumer's pin", "err", err)
+			}
 		}
 	}
 }
@@ -707,18 +967,29 @@ func typeLabel(m Msg) string {
 	return "unknown"
 }
 
-// consumerSource adapts a JetStream consumer.
-type consumerSource struct{ c jetstream.Consumer }
+// puller pulls the durable consumer of cfg with the pinned-client group.
+func puller(nc *nats.Conn, cfg Config) Source {
+	return pullSource{pull.New(nc, pull.Config{Stream: cfg.Stream, Consumer: cfg.Consumer, Group: Group,
+		MaxMessages: cfg.BatchSize, MaxBytes: cfg.BatchBytes, Expires: PullExpires, Heartbeat: PullHeartbeat})}
+}
 
-func (s consumerSource) Messages(maxBytes int) (Iterator, error) {
-	it, err := s.c.Messages(jetstream.PullMaxBytes(maxBytes))
+type pullSource struct{ c *pull.Consumer }
+
+func (s pullSource) Messages() (Iterator, error) {
+	it, err := s.c.Messages()
 	if err != nil {
 		return nil, err
 	}
-	return iterator{it}, nil
+	return pullIter{it}, nil
 }
 
-type iterator struct{ it jetstream.MessagesContext }
+type pullIter struct{ it *pull.Iter }
 
-func (i iterator) Next() (Msg, error) { return i.it.Next() }
-func (i iterator) Drain()             { i.it.Drain() }
+func (i pullIter) Next() (Msg, error) {
+	m, err := i.it.Next()
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+func (i pullIter) Drain() { i.it.Drain() }

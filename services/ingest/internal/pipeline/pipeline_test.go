@@ -28,22 +28,28 @@ type fakeMsg struct {
 	header  nats.Header
 	seq     uint64
 	at      time.Time
+	pin     string
+	// delivered is how many times the server delivered it (1 when 0).
+	delivered uint64
 
-	acks, terms, progress atomic.Int32
+	acks, naks, terms, progress atomic.Int32
 }
 
 func (m *fakeMsg) Subject() string      { return m.subject }
 func (m *fakeMsg) Data() []byte         { return m.data }
 func (m *fakeMsg) Headers() nats.Header { return m.header }
 func (m *fakeMsg) Metadata() (*jetstream.MsgMetadata, error) {
-	return &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: m.seq}, Timestamp: m.at}, nil
+	return &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: m.seq}, Timestamp: m.at, NumDelivered: max(m.delivered, 1)}, nil
 }
+func (m *fakeMsg) Pin() string                   { return m.pin }
 func (m *fakeMsg) Ack() error                    { m.acks.Add(1); return nil }
+func (m *fakeMsg) Nak() error                    { m.naks.Add(1); return nil }
 func (m *fakeMsg) InProgress() error             { m.progress.Add(1); return nil }
 func (m *fakeMsg) TermWithReason(_ string) error { m.terms.Add(1); return nil }
 
 // fakeSource delivers msgs through one iterator, then, unless endless,
-// blocks until drained; with endless it makes up valid messages for ever.
+// waits for more until drained; with endless it makes up valid messages
+// for ever.
 type fakeSource struct {
 	mu      sync.Mutex
 	msgs    []*fakeMsg
@@ -52,7 +58,7 @@ type fakeSource struct {
 	made    []*fakeMsg
 }
 
-func (s *fakeSource) Messages(int) (Iterator, error) {
+func (s *fakeSource) Messages() (Iterator, error) {
 	return &fakeIter{src: s, drained: make(chan struct{})}, nil
 }
 
@@ -66,28 +72,33 @@ func (i *fakeIter) Drain() { i.once.Do(func() { close(i.drained) }) }
 
 func (i *fakeIter) Next() (Msg, error) {
 	s := i.src
-	select {
-	case <-i.drained:
-		return nil, jetstream.ErrMsgIteratorClosed
-	default:
-	}
-	s.mu.Lock()
-	if len(s.msgs) > 0 {
-		m := s.msgs[0]
-		s.msgs = s.msgs[1:]
+	for {
+		select {
+		case <-i.drained:
+			return nil, jetstream.ErrMsgIteratorClosed
+		default:
+		}
+		s.mu.Lock()
+		if len(s.msgs) > 0 {
+			m := s.msgs[0]
+			s.msgs = s.msgs[1:]
+			s.mu.Unlock()
+			return m, nil
+		}
+		if s.endless {
+			s.next++
+			m := validMsg(fmt.Sprintf("e-%d", s.next), s.next)
+			s.made = append(s.made, m)
+			s.mu.Unlock()
+			return m, nil
+		}
 		s.mu.Unlock()
-		return m, nil
+		select { // messages may be added later
+		case <-i.drained:
+			return nil, jetstream.ErrMsgIteratorClosed
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
-	if s.endless {
-		s.next++
-		m := validMsg(fmt.Sprintf("e-%d", s.next), s.next)
-		s.made = append(s.made, m)
-		s.mu.Unlock()
-		return m, nil
-	}
-	s.mu.Unlock()
-	<-i.drained
-	return nil, jetstream.ErrMsgIteratorClosed
 }
 
 // fakeSink stores rows in memory, optionally slowly or failing.
@@ -102,7 +113,9 @@ type fakeSink struct {
 
 func newSink() *fakeSink { return &fakeSink{rows: map[store.Identity]store.Row{}} }
 
-func (s *fakeSink) Existing(_ context.Context, ids []store.Identity) (map[store.Identity]bool, error) {
+func (s *fakeSink) Remember(context.Context, []store.Row) error { return nil }
+
+func (s *fakeSink) Stored(_ context.Context, ids []store.Identity) (map[store.Identity]bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[store.Identity]bool{}
@@ -187,11 +200,22 @@ func validMsg(id string, seq uint64) *fakeMsg {
 	body := fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"urn:test","type":"cat.smartcity.kpi.measured.v1",
 		"time":%q,"municipality":"olot","publisher":"fcc","data":{"service":"waste","kpi":"on-time","value":0.5}}`,
 		id, now.Add(-time.Hour).Format(time.RFC3339Nano))
-	return &fakeMsg{subject: "smartcity.olot.fcc.measurement", data: []byte(body), header: nats.Header{}, seq: seq, at: now}
+	return &fakeMsg{subject: "smartcity.olot.fcc.measurement", data: []byte(body), header: nats.Header{}, seq: seq, at: now, pin: testPin}
 }
 
 func poisonMsg(seq uint64, header nats.Header) *fakeMsg {
-	return &fakeMsg{subject: "smartcity.olot.evil.measurement", data: []byte("not json"), header: header, seq: seq, at: now}
+	return &fakeMsg{subject: "smartcity.olot.evil.measurement", data: []byte("not json"), header: header, seq: seq, at: now, pin: testPin}
+}
+
+// testPin is the pin of the test messages, and the consumer's in the
+// pipelines of newTest.
+const testPin = "pin-1"
+
+// pinned answers consumer information naming pin as the group's pin.
+func pinned(pin string) func(context.Context) (*jetstream.ConsumerInfo, error) {
+	return func(context.Context) (*jetstream.ConsumerInfo, error) {
+		return &jetstream.ConsumerInfo{PriorityGroups: []jetstream.PriorityGroupState{{Group: Group, PinnedClientID: pin}}}, nil
+	}
 }
 
 func testConfig() Config {
@@ -199,8 +223,11 @@ func testConfig() Config {
 		BatchSize: 100, BatchBytes: 1 << 20, FlushInterval: 10 * time.Millisecond, AckWait: 30 * time.Second}
 }
 
+// newTest returns a pipeline whose consumer's pin is testPin.
 func newTest(src Source, dlq Publisher, sink Sink, cfg Config) *Pipeline {
-	return NewWith(src, dlq, sink, metrics.New(), slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
+	p := NewWith(src, dlq, sink, metrics.New(), slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
+	p.info = pinned(testPin)
+	return p
 }
 
 // run starts p and returns a stop that cancels it and waits for Run.
@@ -474,7 +501,7 @@ func TestIteratorEndingIsReplaced(t *testing.T) {
 
 type endingSource struct{}
 
-func (endingSource) Messages(int) (Iterator, error) { return endingIter{}, nil }
+func (endingSource) Messages() (Iterator, error) { return endingIter{}, nil }
 
 type endingIter struct{}
 

@@ -6,6 +6,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/assoliment/assoliment/services/contract"
@@ -30,31 +31,21 @@ func (r *Row) Identity() Identity {
 
 // Store is the ClickHouse side of the ingest service.
 type Store struct {
-	c  *chconn.Conn
-	db storage.Engine
+	c           *chconn.Conn
+	db          storage.Engine
+	maxLateness time.Duration
+	log         *slog.Logger
+	index       index
 }
 
-// New returns a store on c.
-func New(c *chconn.Conn) *Store { return &Store{c: c, db: storage.NewConn(c)} }
+// New returns a store on c for events accepted within maxLateness of
+// their time; PrepareIndex readies its identity index.
+func New(c *chconn.Conn, maxLateness time.Duration, log *slog.Logger) *Store {
+	return &Store{c: c, db: storage.NewConn(c), maxLateness: maxLateness, log: log}
+}
 
 // Ping checks the server answers.
 func (s *Store) Ping(ctx context.Context) error { return s.c.Ping(ctx) }
-
-// Existing returns which of ids are already stored, in any table.
-func (s *Store) Existing(ctx context.Context, ids []Identity) (map[Identity]bool, error) {
-	found := make(map[Identity]bool)
-	if len(ids) == 0 {
-		return found, nil
-	}
-	var rows []Identity
-	if err := s.db.Select(ctx, &rows, storage.Existing(ids)); err != nil {
-		return nil, fmt.Errorf("look up stored identities: %w", err)
-	}
-	for _, id := range rows {
-		found[id] = true
-	}
-	return found, nil
-}
 
 // Converge finds measurements of ids stored more than once (two replicas
 // handled two copies at the same moment), records them in the duplicates

@@ -20,7 +20,7 @@ func TestConverge(t *testing.T) {
 	if err := storage.Migrate(ctx, storage.NewConn(c)); err != nil {
 		t.Fatal(err)
 	}
-	s := store.New(c)
+	s := store.New(c, 400*24*time.Hour, quiet)
 	ev := func(v float64) *contract.Event {
 		return &contract.Event{ID: "e1", Type: contract.TypeKPIMeasured, Time: time.Now().Add(-time.Hour),
 			Municipality: "vic", Publisher: "aigues", Data: &contract.KPIMeasured{Service: "s", KPI: "k", Value: v}}
@@ -57,7 +57,7 @@ func TestConverge(t *testing.T) {
 
 // TestInsertKeepsNanoseconds stores one event of each kind with a time
 // that has nanoseconds, and reads each back exactly; Existing then finds
-// every identity, in whichever table.
+// every identity, in whichever table (the index filled from them).
 func TestInsertKeepsNanoseconds(t *testing.T) {
 	ctx := context.Background()
 	c := testenv.ClickHouse(t)
@@ -65,7 +65,7 @@ func TestInsertKeepsNanoseconds(t *testing.T) {
 	if err := storage.Migrate(ctx, db); err != nil {
 		t.Fatal(err)
 	}
-	s := store.New(c)
+	s := store.New(c, 400*24*time.Hour, quiet)
 	at := time.Date(2026, 11, 20, 11, 59, 59, 999_999_999, time.UTC)
 	evs := []*contract.Event{
 		{ID: "m", Type: contract.TypeKPIMeasured, Time: at, Municipality: "vic", Publisher: "aigues", Data: &contract.KPIMeasured{Service: "s", KPI: "k", Value: 1}},
@@ -96,7 +96,10 @@ func TestInsertKeepsNanoseconds(t *testing.T) {
 			t.Errorf("%s: %+v, want %d (time_ms 999)", table, got, want.UnixNano())
 		}
 	}
-	found, err := s.Existing(ctx, append(ids, store.Identity{Municipality: "vic", Publisher: "aigues", ID: "other"}))
+	if err := s.PrepareIndex(ctx, at); err != nil {
+		t.Fatal(err)
+	}
+	found, err := s.Stored(ctx, append(ids, store.Identity{Municipality: "vic", Publisher: "aigues", ID: "other"}))
 	if err != nil || len(found) != len(ids) {
 		t.Fatalf("existing: %v %v", found, err)
 	}
