@@ -277,6 +277,7 @@ func TestSameResultsOnBothEngines(t *testing.T) {
 		t.Errorf("leftover targets: %+v", n)
 	}
 	compareWindowCounts(t, ss, table)
+	compareValueKeys(t, ss)
 	counted := make([]uint64, len(services))
 	for i, x := range services {
 		counted[i] = storage.ServiceHash(x)

@@ -97,10 +97,14 @@ func NewTargetTable() string {
 }
 
 // CreateTargets creates an SLA target table: a Join table keyed by series
-// holding sign and bound such that a value meets the target when
-// value*sign >= bound. Drop it with DropTable.
+// holding, for the event tables, sign and bound such that a value meets
+// the target when value*sign >= bound, and, for the rollups, from_key and
+// lower such that a value meets it when its ValueKey is >= from_key
+// (higher is better, lower 0) or < from_key (lower is better, lower 1).
+// Drop it with DropTable.
 func CreateTargets(table string) Query {
-	return Query{SQL: "CREATE TABLE " + table + " (series UInt64, sign Float64, bound Float64) ENGINE = Join(ANY, LEFT, series)"}
+	return Query{SQL: "CREATE TABLE " + table +
+		" (series UInt64, sign Float64, bound Float64, from_key UInt64, lower UInt8) ENGINE = Join(ANY, LEFT, series)"}
 }
 
 // Target is the target of an SLA for one publisher's series.
@@ -113,15 +117,16 @@ type Target struct {
 // FillTargets loads targets into an SLA target table, keyed by the hash
 // of each series (SeriesHash), so no name travels.
 func FillTargets(table string, targets []Target) Query {
-	t := &External{Name: "slas", Columns: []Column{{"series", "UInt64"}, {"sign", "Float64"}, {"bound", "Float64"}}}
+	t := &External{Name: "slas", Columns: []Column{{"series", "UInt64"}, {"sign", "Float64"}, {"bound", "Float64"},
+		{"from_key", "UInt64"}, {"lower", "UInt8"}}}
 	for _, x := range targets {
-		sign, bound := 1.0, x.Target
-		if x.LowerIsBetter {
-			sign, bound = -1, -x.Target
+		if x.LowerIsBetter { // v <= t: -v >= -t, and not ValueKey(v) >= ValueKey(t)+1
+			t.Append(SeriesHash(x.Series), -1.0, -x.Target, ValueKey(x.Target)+1, uint8(1))
+		} else {
+			t.Append(SeriesHash(x.Series), 1.0, x.Target, ValueKey(x.Target), uint8(0))
 		}
-		t.Append(SeriesHash(x.Series), sign, bound)
 	}
-	return Query{SQL: "INSERT INTO " + table + " SELECT series, sign, bound FROM slas", External: []*External{t}}
+	return Query{SQL: "INSERT INTO " + table + " SELECT series, sign, bound, from_key, lower FROM slas", External: []*External{t}}
 }
 
 // DropTable drops a table if it exists.

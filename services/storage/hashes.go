@@ -1,6 +1,10 @@
 package storage
 
-import "github.com/go-faster/city"
+import (
+	"math"
+
+	"github.com/go-faster/city"
+)
 
 // Hash is ClickHouse's cityHash64 of strings, as the server computes the
 // hash columns (series, sseries, mseries): CityHash64 v1.0.2 of each
@@ -43,3 +47,19 @@ func ServiceHash(s Series) uint64 { return Hash(s.Municipality, s.Service, s.Pub
 
 // MunicipalityHash is the column mseries: cityHash64(municipality).
 func MunicipalityHash(m string) uint64 { return Hash(m) }
+
+// ValueKey is the key under which measurement_days keeps a value: its
+// IEEE 754 bits with the sign bit flipped for positive values and every
+// bit flipped for negative ones, so keys compare as the values do; -0 is
+// kept as 0. A value v meets a target t from above (v >= t) exactly when
+// ValueKey(v) >= ValueKey(t).
+func ValueKey(v float64) uint64 {
+	if v == 0 {
+		v = 0 // -0 too
+	}
+	b := math.Float64bits(v)
+	if b >= 1<<63 {
+		return ^b
+	}
+	return b + 1<<63
+}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -64,38 +65,30 @@ func ceilDay(t time.Time) time.Time {
 func date(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
 // CountRollups counts what CountSeries counts, from MeasurementDays: for
-// the days inside the span that no window edge cuts, from each day's count
-// and values, judged against the target table; for the days an edge cuts
-// (the span's ends, T-2W, T-W, the short windows' starts), from each
-// day's instants and values, exact to the nanosecond. Measurements of the
-// series in exclude are left out. The caller makes sure the span is
-// covered (MeasurementCoverage).
+// the days inside the span that no window edge cuts, from each day's
+// samples and values; for each day an edge cuts (the span's ends, T-2W,
+// T-W, the short windows' starts), from the day's instants and values,
+// compared only with the edges inside that day. A sample meets the target
+// when its value's key passes the target table's from_key (see
+// CreateTargets). Measurements of the series in exclude are left out. The
+// caller makes sure the span is covered (MeasurementCoverage).
 func CountRollups(s Span, exclude []uint64) Query {
-	// The branches' columns are named apart from the totals: ClickHouse
-	// 18.16 reads sum(x) AS x as an aggregate inside an aggregate.
 	iv := s.intervals()
 	edges := map[time.Time]bool{}
-	for _, t := range []time.Time{s.From, s.To} {
+	cut := func(t time.Time) {
 		if d := floorDay(t); !d.Equal(t) {
 			edges[d] = true
 		}
 	}
+	cut(s.From)
+	cut(s.To)
 	for _, i := range iv {
-		if i.empty() {
-			continue
-		}
-		for _, ns := range []int64{i.lo, i.hi} {
-			t := time.Unix(0, ns).UTC()
-			if d := floorDay(t); !d.Equal(t) {
-				edges[d] = true
-			}
+		if !i.empty() {
+			cut(time.Unix(0, i.lo))
+			cut(time.Unix(0, i.hi))
 		}
 	}
-	var edgeDays []string
-	for d := range edges {
-		edgeDays = append(edgeDays, date(d))
-	}
-	slices.Sort(edgeDays) // the same text for the same span
+	edgeDays := slices.SortedFunc(maps.Keys(edges), time.Time.Compare)
 
 	var filter string
 	var filterArgs []any
@@ -111,7 +104,9 @@ func CountRollups(s Span, exclude []uint64) Query {
 		ext = []*External{t}
 		filter += " AND series NOT IN (SELECT series FROM excluded_series)"
 	}
-	target := fmt.Sprintf("joinGet('%s', 'sign', series) AS sg, joinGet('%s', 'bound', series) AS b", s.Targets, s.Targets)
+	// The target, and how many of n keys at or above from_key meet it.
+	target := fmt.Sprintf("joinGet('%s', 'from_key', series) AS fk, joinGet('%s', 'lower', series) AS lw", s.Targets, s.Targets)
+	meets := func(n, above string) string { return fmt.Sprintf("if(lw = 1, toUInt64(%s - %s), %s)", n, above, above) }
 
 	var branches []string
 	var args []any
@@ -122,46 +117,78 @@ func CountRollups(s Span, exclude []uint64) Query {
 			return "day >= toDate(?) AND day < toDate(?)", []any{date(ceilDay(time.Unix(0, i.lo))), date(floorDay(time.Unix(0, i.hi)))}
 		}
 		sel, a := counts(iv, branchColumns,
-			func(i interval) (string, []any) { c, x := in(i); return "toUInt64(if(" + c + ", n, 0))", x },
-			func(i interval) (string, []any) { c, x := in(i); return "toUInt64(if(" + c + ", m, 0))", x })
+			func(i interval) (string, []any) { c, x := in(i); return "if(" + c + ", n, toUInt64(0))", x },
+			func(i interval) (string, []any) { c, x := in(i); return "if(" + c + ", m, toUInt64(0))", x })
 		where := "day >= toDate(?) AND day < toDate(?)"
 		wargs := []any{date(first), date(end)}
 		if len(edgeDays) > 0 {
 			where += " AND day NOT IN (" + repeatList(len(edgeDays), "toDate(?)") + ")"
 			for _, d := range edgeDays {
-				wargs = append(wargs, d)
+				wargs = append(wargs, date(d))
 			}
 		}
 		branches = append(branches, fmt.Sprintf(`SELECT series, sseries, mseries, %s, l
 			FROM (
-				SELECT day, series, sseries, mseries, finalizeAggregation(samples) AS n, finalizeAggregation(last) AS l, %s,
-					arrayCount(v -> v * sg >= b, finalizeAggregation(value_list)) AS m
+				SELECT day, series, sseries, mseries, samples AS n, arrayReduce('max', pointMap.timeKey) AS l, %s,
+					arraySum((k, c) -> (k >= fk) * c, valueMap.vKey, valueMap.count) AS above, %s AS m
 				FROM %s WHERE %s%s
-			)`, sel, target, MeasurementDays, where, filter))
+			)`, sel, target, meets("n", "above"), MeasurementDays, where, filter))
 		args = append(append(append(args, a...), wargs...), filterArgs...)
 	}
-	// Days an edge cuts: every instant compared.
-	if len(edgeDays) > 0 {
+	// Days an edge cuts, one branch each: an interval that covers the day
+	// counts the whole day; one that an edge cuts compares every instant.
+	for _, d := range edgeDays {
+		ds, de := d.UnixNano(), d.Add(day).UnixNano()
+		var inner []string
+		var innerArgs []any
+		cuts := map[interval]int{}
+		part := func(i interval) (interval, bool, bool) { // the day's part, whole, none
+			p := interval{max(i.lo, ds), min(i.hi, de)}
+			return p, p.lo == ds && p.hi == de, p.empty()
+		}
+		alias := func(i interval) int {
+			p, _, _ := part(i)
+			j, ok := cuts[p]
+			if !ok {
+				j = len(cuts)
+				cuts[p] = j
+				inner = append(inner, fmt.Sprintf(
+					"arraySum((t, c) -> (t >= ? AND t < ?) * c, pointMap.timeKey, pointMap.count) AS n%d", j),
+					fmt.Sprintf("arraySum((t, k, c) -> (t >= ? AND t < ? AND k >= fk) * c, pointMap.timeKey, pointMap.vKey, pointMap.count) AS above%d", j),
+					fmt.Sprintf("%s AS m%d", meets(fmt.Sprintf("n%d", j), fmt.Sprintf("above%d", j)), j))
+				innerArgs = append(innerArgs, p.lo, p.hi, p.lo, p.hi)
+			}
+			return j
+		}
 		sel, a := counts(iv, branchColumns,
 			func(i interval) (string, []any) {
-				return "toUInt64(arrayCount(x -> x.1 >= ? AND x.1 < ?, p))", []any{i.lo, i.hi}
+				if _, whole, none := part(i); whole {
+					return "n", nil
+				} else if none {
+					return "toUInt64(0)", nil
+				}
+				return fmt.Sprintf("n%d", alias(i)), nil
 			},
 			func(i interval) (string, []any) {
-				return "toUInt64(arrayCount(x -> x.1 >= ? AND x.1 < ? AND x.2 * sg >= b, p))", []any{i.lo, i.hi}
+				if _, whole, none := part(i); whole {
+					return "m", nil
+				} else if none {
+					return "toUInt64(0)", nil
+				}
+				return fmt.Sprintf("m%d", alias(i)), nil
 			})
-		// One SELECT: ClickHouse 18.16 does not see a subquery's column
-		// that only a lambda uses.
+		extra := ""
+		if len(inner) > 0 {
+			extra = ", " + strings.Join(inner, ", ")
+		}
 		branches = append(branches, fmt.Sprintf(`SELECT series, sseries, mseries, %s, l
 			FROM (
-				SELECT series, sseries, mseries, finalizeAggregation(point_list) AS p, %s, %s,
-					arrayReduce('max', arrayMap(x -> x.1, arrayFilter(x -> x.1 >= ? AND x.1 < ?, p))) AS l
-				FROM %s WHERE day IN (%s)%s
-			)`, strings.Join(branchColumns[:], ", "), target, sel, MeasurementDays, repeatList(len(edgeDays), "toDate(?)"), filter))
-		args = append(append(args, a...), s.From.UnixNano(), s.To.UnixNano())
-		for _, d := range edgeDays {
-			args = append(args, d)
-		}
-		args = append(args, filterArgs...)
+				SELECT series, sseries, mseries, samples AS n, %s,
+					arraySum((k, c) -> (k >= fk) * c, pointMap.vKey, pointMap.count) AS above, %s AS m%s,
+					arrayReduce('max', arrayFilter(t -> t >= ? AND t < ?, pointMap.timeKey)) AS l
+				FROM %s WHERE day = toDate(?)%s
+			)`, sel, target, meets("n", "above"), extra, MeasurementDays, filter))
+		args = append(append(append(append(args, a...), innerArgs...), s.From.UnixNano(), s.To.UnixNano(), date(d)), filterArgs...)
 	}
 	return Query{
 		SQL: `SELECT series, any(sseries) AS service_hash, any(mseries) AS municipality_hash,
@@ -175,7 +202,9 @@ func CountRollups(s Span, exclude []uint64) Query {
 	}
 }
 
-// branchColumns name the counts of each branch of CountRollups.
+// branchColumns name the counts of each branch of CountRollups, apart
+// from the totals: ClickHouse 18.16 reads sum(x) AS x as an aggregate
+// inside an aggregate.
 var branchColumns = countNames{"sc", "mc", "sp", "mp", "ss", "sm"}
 
 // repeatList is n copies of p, comma-separated.

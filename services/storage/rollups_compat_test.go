@@ -1,7 +1,9 @@
 package storage_test
 
 import (
+	"cmp"
 	"context"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -164,6 +166,51 @@ func compareWindowCounts(t *testing.T, ss []side, table string) {
 					t.Errorf("W %s, %q, %s: differs from measurements with FINAL\ngot:  %+v\nwant: %+v", c.w, m, name, got, exact)
 				}
 			}
+		}
+	}
+}
+
+// compareValueKeys stores measurements with values at the ends of the
+// float range, both zeros and the smallest normal ones, and checks that both engines keep
+// each under the key the evaluator computes (storage.ValueKey), and that
+// keys order as values do.
+func compareValueKeys(t *testing.T, ss []side) {
+	t.Helper()
+	// (The smallest normal numbers: chDB reads a subnormal literal as 0.)
+	values := []float64{0, math.Copysign(0, -1), 1.5, -1.5, 2.5, 0x1p-1022, -0x1p-1022, 1e-300, math.MaxFloat64, -math.MaxFloat64, 42, -42}
+	var evs []*contract.Event
+	for i, v := range values {
+		evs = append(evs, storagetest.Event("claus", "p", T.Add(-100*day+time.Duration(i)), &contract.KPIMeasured{Service: "s", KPI: "k", Value: v}))
+	}
+	var want []uint64
+	for _, v := range values {
+		want = append(want, storage.ValueKey(v))
+	}
+	slices.Sort(want)
+	q := storage.Query{SQL: "SELECT arrayJoin(pointMap.vKey) AS k FROM " + storage.MeasurementDays + " WHERE mseries = ? ORDER BY k",
+		Args: []any{storage.MunicipalityHash("claus")}}
+	for _, s := range ss {
+		storagetest.Store(t, s.e, evs...)
+		var rows []struct {
+			K uint64 `ch:"k"`
+		}
+		if err := s.e.Select(context.Background(), &rows, q); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		var got []uint64
+		for _, r := range rows {
+			got = append(got, r.K)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: value keys %v, want %v", s.name, got, want)
+		}
+	}
+	sorted := slices.Clone(values)
+	slices.SortFunc(sorted, func(a, b float64) int { return cmp.Compare(a, b) })
+	for i := 1; i < len(sorted); i++ {
+		a, b := storage.ValueKey(sorted[i-1]), storage.ValueKey(sorted[i])
+		if a > b || (a == b) != (sorted[i-1] == sorted[i]) {
+			t.Errorf("keys of %v and %v: %d, %d", sorted[i-1], sorted[i], a, b)
 		}
 	}
 }

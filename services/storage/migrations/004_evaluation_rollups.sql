@@ -3,33 +3,41 @@
 -- whatever the length of the stored history. The ingest service writes
 -- only the event tables; ClickHouse fills these from each inserted block.
 
--- Measurements per series and day (UTC). samples and last are the count
--- and latest instant (nanoseconds); value_list holds every value, so the
--- evaluator counts the samples that meet the target in force at T, whatever
--- target was in force when they arrived; point_list holds (instant, value)
--- pairs, read only for the days a window edge cuts. A merge adds up the
--- rows of one series and day; a reader never assumes it has happened.
+-- Measurements per series and day (UTC): how many (samples), the multiset
+-- of their values (valueMap) and of their (instant, value) pairs
+-- (pointMap), each a map from key to count that a merge adds up. A value
+-- is kept as an order-preserving key (vKey: its IEEE 754 bits, sign bit
+-- flipped for positives and every bit for negatives, -0 as 0), so the
+-- evaluator counts the samples that meet the target in force at T with
+-- one integer comparison, whatever target was in force when they
+-- arrived. The days a window edge cuts are counted from pointMap, the
+-- others from valueMap. sseries is part of the key only so that it is not
+-- summed (it follows from series).
 CREATE TABLE IF NOT EXISTS measurement_days (
     day Date,
+    mseries UInt64,
     series UInt64,
     sseries UInt64,
-    mseries UInt64,
-    samples AggregateFunction(count),
-    last AggregateFunction(max, Int64),
-    value_list AggregateFunction(groupArray, Float64),
-    point_list AggregateFunction(groupArray, Tuple(Int64, Float64))
-) ENGINE = AggregatingMergeTree
+    samples UInt64,
+    valueMap Nested(vKey UInt64, count UInt64),
+    pointMap Nested(timeKey Int64, vKey UInt64, count UInt64)
+) ENGINE = SummingMergeTree
 PARTITION BY toYYYYMM(day)
-ORDER BY (day, mseries, series);
+ORDER BY (day, mseries, series, sseries);
 
+-- Aliases are defined inside the expressions: the view's columns must be
+-- exactly the table's, and ClickHouse 18.16 runs a view's query on the
+-- inserted block only when it reads the table directly.
 CREATE MATERIALIZED VIEW IF NOT EXISTS measurement_days_mv TO measurement_days AS
-SELECT toDate(time) AS day, series, sseries, mseries,
-    countState() AS samples,
-    maxState(toInt64(toUInt32(time)) * 1000000000 + time_ns) AS last,
-    groupArrayState(value) AS value_list,
-    groupArrayState((toInt64(toUInt32(time)) * 1000000000 + time_ns, value)) AS point_list
+SELECT toDate(time) AS day, mseries, series, sseries, count() AS samples,
+    tupleElement(sumMap([if((reinterpretAsUInt64(reinterpretAsString(if(value = 0, 0., value))) AS bits) >= 9223372036854775808,
+        bitNot(bits), bits + 9223372036854775808) AS vk], [toUInt64(1)]) AS vm, 1) AS `valueMap.vKey`,
+    tupleElement(vm, 2) AS `valueMap.count`,
+    arrayMap(x -> tupleElement(x, 1), groupArray((toInt64(toUInt32(time)) * 1000000000 + time_ns, vk)) AS points) AS `pointMap.timeKey`,
+    arrayMap(x -> tupleElement(x, 2), points) AS `pointMap.vKey`,
+    arrayMap(x -> toUInt64(1), points) AS `pointMap.count`
 FROM measurements
-GROUP BY day, series, sseries, mseries;
+GROUP BY day, mseries, series, sseries;
 
 -- From which day measurement_days holds every measurement: rows stored
 -- before its view existed are not in it (a sum cannot be back-filled
