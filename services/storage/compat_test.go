@@ -260,6 +260,12 @@ func TestSameResultsOnBothEngines(t *testing.T) {
 	if n := len(same[storage.CatalogueRow](t, "CatalogueUpTo", ss, storage.CatalogueUpTo(T, "berga"), false)); n != 1 || len(cat) < 9 {
 		t.Errorf("catalogue: %d rows, berga %d", len(cat), n)
 	}
+	if all := same[storage.CatalogueRow](t, "Catalogue", ss, storage.Catalogue(), false); len(all) != len(cat) {
+		t.Errorf("whole catalogue: %d rows; want %d (none after the second of T)", len(all), len(cat))
+	}
+	if f := same[storage.Fingerprint](t, "CatalogueFingerprint", ss, storage.CatalogueFingerprint(), false); f[0].Rows != uint64(len(cat)) {
+		t.Errorf("catalogue fingerprint %+v", f)
+	}
 	same[storage.IncidentRow](t, "IncidentsUpTo", ss, storage.IncidentsUpTo(T, ""), false)
 	same[storage.IncidentRow](t, "IncidentsUpTo", ss, storage.IncidentsUpTo(T, "inventat"), true)
 	series := []storage.Series{{Municipality: "vic", Service: "aigua", KPI: "pressio", Publisher: "aigues"},

@@ -52,6 +52,32 @@ func CatalogueUpTo(at time.Time, municipality string) Query {
 	}
 }
 
+// Catalogue selects every catalogue event of the councils (CatalogueRow),
+// whatever its time, deduplicated: the reader keeps them while
+// CatalogueFingerprint stays the same and applies T itself.
+func Catalogue() Query {
+	return Query{
+		SQL: `SELECT municipality, type, service, kpi, ` + EventNS + ` AS t, stream_seq, name, area, delivery, provider,
+		reporting_interval_seconds, open_data, unit, direction, target, objective
+		FROM ` + Catalog + ` FINAL WHERE publisher = ?`,
+		Args: []any{contract.Council},
+	}
+}
+
+// Fingerprint sums up the rows stored in a table.
+type Fingerprint struct {
+	Rows uint64 `ch:"n"`
+	Hash uint64 `ch:"h"` // sum of the hashes of every row's identity and stream sequence
+}
+
+// CatalogueFingerprint reads the Fingerprint of the catalogue table, without
+// FINAL: rows are only ever added (an event) or merged away (a copy of
+// one), and either changes it, so an equal fingerprint means the same
+// rows, and the same answer to Catalogue.
+func CatalogueFingerprint() Query {
+	return Query{SQL: "SELECT count() AS n, sum(cityHash64(municipality, publisher, id, stream_seq, version)) AS h FROM " + Catalog}
+}
+
 // IncidentRow is one incident event.
 type IncidentRow struct {
 	Municipality string `ch:"municipality"`

@@ -1,16 +1,23 @@
-// Command evalbench measures one full evaluation on a Catalonia-sized data
-// set generated inside ClickHouse: municipalities × 20 services × 3 KPIs,
-// hourly measurements over 60 days, plus incidents. It prints one JSON line
-// per size with the evaluation times and the process's peak RSS.
+// Command evalbench measures full evaluations on Catalonia-sized data sets
+// generated inside ClickHouse: municipalities × 20 services × 3 KPIs,
+// hourly measurements over 60 days, incidents; then, on the largest data
+// set, with older history stored before the windows (one measurement per
+// series and day, and years of incidents), to show that an evaluation does
+// not depend on it. Every measurement runs in a child process (evalbench
+// evaluate), so its peak RSS is that of the evaluation alone. It prints
+// one JSON line per measurement, and with --chart draws the curves.
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
+	osexec "os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -23,36 +30,94 @@ import (
 	"github.com/assoliment/assoliment/services/storage"
 )
 
+// result is one measurement: evaluations of one data set by one reader.
 type result struct {
-	Municipalities  int       `json:"municipalities"`
-	Measurements    uint64    `json:"measurements"`
-	Incidents       uint64    `json:"incident_events"`
-	GenerateSeconds float64   `json:"generate_seconds"`
-	EvalSeconds     []float64 `json:"evaluation_seconds"`
-	BestSeconds     float64   `json:"best_evaluation_seconds"`
-	PeakRSSMiB      float64   `json:"evaluator_peak_rss_mib"`
-	Levels          [6]int    `json:"municipalities_per_level"`
+	Municipalities int       `json:"municipalities"`
+	Measurements   uint64    `json:"measurements"`       // stored in all
+	Older          uint64    `json:"older_measurements"` // of which before the windows
+	Incidents      uint64    `json:"incident_events"`
+	Reader         string    `json:"reader"` // rollups, or raw (event tables only)
+	EvalSeconds    []float64 `json:"evaluation_seconds"`
+	BestSeconds    float64   `json:"best_evaluation_seconds"`
+	PeakRSSMiB     float64   `json:"evaluator_peak_rss_mib"`
+	Levels         [6]int    `json:"municipalities_per_level"`
+	// Phases of the best evaluation: its statements by what they read,
+	// and the rest (rules and Go) as "evaluator".
+	Phases map[string]float64 `json:"phases_seconds"`
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "evaluate" {
+		if err := evaluateMain(os.Args[2:]); err != nil {
+			fail(err)
+		}
+		return
+	}
 	addr := flag.String("clickhouse-addr", "127.0.0.1:9000", "ClickHouse native address")
-	sizes := flag.String("municipalities", "237,947", "comma-separated data set sizes (municipalities)")
+	sizes := flag.String("municipalities", "237,474,947", "comma-separated data set sizes (municipalities); the largest also gets the older history")
 	days := flag.Int("days", 60, "days of hourly measurements")
-	runs := flag.Int("runs", 3, "evaluations per size")
-	keep := flag.Bool("keep", false, "keep the generated databases")
+	olderRows := flag.String("older", "10000000,100000000", "comma-separated totals of older measurements added, in steps, to the largest data set (empty: none)")
+	years := flag.Int("incident-years", 5, "years of older incidents added with the last step")
+	runs := flag.Int("runs", 3, "evaluations per measurement")
+	raw := flag.Bool("raw", true, "also measure the reader of the event tables alone, on the data sets without older history")
+	keep := flag.Bool("keep", false, "keep the generated data sets (and reuse those without older history)")
+	chart := flag.String("chart", "", "write the curves to this PNG file")
 	flag.Parse()
+	ns, err := ints(*sizes)
+	if err != nil || len(ns) == 0 {
+		fail(fmt.Errorf("--municipalities: comma-separated whole numbers expected: %q", *sizes))
+	}
+	steps, err := ints(*olderRows)
+	if err != nil {
+		fail(fmt.Errorf("--older: comma-separated whole numbers expected: %q", *olderRows))
+	}
 	ctx := context.Background()
-	for _, s := range strings.Split(*sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil {
-			fail(err)
-		}
-		r, err := bench(ctx, *addr, n, *days, *runs, *keep)
-		if err != nil {
-			fail(err)
-		}
+	var all []result
+	emit := func(r *result) {
 		b, _ := json.Marshal(r)
 		fmt.Println(string(b))
+		all = append(all, *r)
+	}
+	for i, n := range ns {
+		largest := i == len(ns)-1
+		db := fmt.Sprintf("bench_eval_%d", n)
+		at, err := dataset(ctx, *addr, db, n, *days, *keep && !(largest && len(steps) > 0))
+		if err != nil {
+			fail(err)
+		}
+		readers := []string{"rollups"}
+		if *raw {
+			readers = append(readers, "raw")
+		}
+		for _, rd := range readers {
+			r, err := measure(ctx, *addr, db, at, n, *days, *runs, rd)
+			if err != nil {
+				fail(err)
+			}
+			emit(r)
+		}
+		if largest {
+			for j, total := range steps {
+				if err := addHistory(ctx, *addr, db, at, n, *days, steps[:j], total, j == len(steps)-1, *years); err != nil {
+					fail(err)
+				}
+				r, err := measure(ctx, *addr, db, at, n, *days, *runs, "rollups")
+				if err != nil {
+					fail(err)
+				}
+				emit(r)
+			}
+		}
+		if !*keep || largest && len(steps) > 0 {
+			if err := dropDatabase(ctx, *addr, db); err != nil {
+				fail(err)
+			}
+		}
+	}
+	if *chart != "" {
+		if err := writeChart(*chart, all); err != nil {
+			fail(err)
+		}
 	}
 }
 
@@ -61,51 +126,194 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-func bench(ctx context.Context, addr string, n, days, runs int, keep bool) (*result, error) {
-	db := fmt.Sprintf("bench_eval_%d", n)
-	c, err := chconn.Open(ctx, chconn.Options{Addr: addr, Database: db, User: "default"})
+func ints(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%q", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func open(ctx context.Context, addr, db string) (*chconn.Conn, error) {
+	return chconn.Open(ctx, chconn.Options{Addr: addr, Database: db, User: "default"})
+}
+
+func dropDatabase(ctx context.Context, addr, db string) error {
+	c, err := open(ctx, addr, db)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Exec(ctx, "DROP DATABASE IF EXISTS `"+db+"`")
+}
+
+func count(ctx context.Context, c *chconn.Conn, sql string) uint64 {
+	var n uint64
+	_ = c.QueryRow(ctx, sql).Scan(&n)
+	return n
+}
+
+// dataset generates the data set of n municipalities in db, or reuses it
+// when reuse is set and it holds exactly that data set, with rollups that
+// cover it. It returns the instant the data set was generated for: the
+// last hourly measurement is half an hour before it.
+func dataset(ctx context.Context, addr, db string, n, days int, reuse bool) (time.Time, error) {
+	c, err := open(ctx, addr, db)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer c.Close()
+	want := uint64(n) * seriesPer * uint64(days) * 24
+	if reuse && count(ctx, c, "SELECT count() FROM "+c.Table("measurements")) == want &&
+		count(ctx, c, "SELECT count() FROM "+c.Table(storage.RollupCoverage)+" WHERE from_day = toDate('1970-01-01')") > 0 {
+		var last time.Time
+		if err := c.QueryRow(ctx, "SELECT max(time) FROM "+c.Table("measurements")).Scan(&last); err != nil {
+			return time.Time{}, err
+		}
+		return last.Add(30 * time.Minute).UTC(), nil
+	}
+	at := time.Now().UTC().Truncate(time.Hour)
+	if err := c.Exec(ctx, "DROP DATABASE IF EXISTS `"+db+"`"); err != nil {
+		return time.Time{}, err
+	}
+	if err := c.Exec(ctx, "CREATE DATABASE `"+db+"`"); err != nil {
+		return time.Time{}, err
+	}
+	if err := storage.Migrate(ctx, storage.NewConn(c)); err != nil {
+		return time.Time{}, err
+	}
+	start := time.Now()
+	if err := generate(ctx, c, at, n, days); err != nil {
+		return time.Time{}, err
+	}
+	slog.Info("generated", "database", db, "seconds", time.Since(start).Seconds())
+	return at, nil
+}
+
+// addHistory adds older measurements to db up to total rows (one per
+// series and day, going back from the windows' data), after the steps
+// already added; with incidents, years of daily incidents too.
+func addHistory(ctx context.Context, addr, db string, at time.Time, n, days int, done []int, total int, withIncidents bool, years int) error {
+	c, err := open(ctx, addr, db)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	perDay := n * seriesPer
+	first := 0
+	for _, d := range done {
+		first = (d + perDay - 1) / perDay
+	}
+	last := (total + perDay - 1) / perDay
+	start := time.Now()
+	if err := older(ctx, c, at, n, days, first, last-first); err != nil {
+		return err
+	}
+	if withIncidents {
+		if err := incidents(ctx, c, at, n, 50, years*365-50, "h"); err != nil {
+			return err
+		}
+	}
+	slog.Info("older history added", "database", db, "days", last, "seconds", time.Since(start).Seconds())
+	return nil
+}
+
+// measure runs the evaluations of db at T in a child process and
+// describes the data set.
+func measure(ctx context.Context, addr, db string, at time.Time, n, days, runs int, rd string) (*result, error) {
+	// T cuts an hour and a day anywhere, as the evaluator's clock does.
+	t := at.Add(17*time.Minute + 23*time.Second + 456789)
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := osexec.CommandContext(ctx, exe, "evaluate", "--clickhouse-addr", addr, "--database", db,
+		"--at", t.Format(time.RFC3339Nano), "--runs", strconv.Itoa(runs), "--reader", rd)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("evaluate %s: %w", db, err)
+	}
+	r := &result{}
+	if err := json.Unmarshal(out.Bytes(), r); err != nil {
+		return nil, fmt.Errorf("evaluate %s: %w: %q", db, err, out.String())
+	}
+	c, err := open(ctx, addr, db)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	if !keep {
-		defer c.Exec(context.Background(), "DROP DATABASE IF EXISTS `"+db+"`")
+	r.Municipalities, r.Reader = n, rd
+	r.Measurements = count(ctx, c, "SELECT count() FROM "+c.Table("measurements"))
+	r.Older = r.Measurements - uint64(n)*seriesPer*uint64(days)*24
+	r.Incidents = count(ctx, c, "SELECT count() FROM "+c.Table("incidents"))
+	return r, nil
+}
+
+// evaluateMain is the child: it evaluates every municipality runs times
+// and prints the times, the levels and its peak RSS.
+func evaluateMain(args []string) error {
+	fs := flag.NewFlagSet("evaluate", flag.ExitOnError)
+	addr := fs.String("clickhouse-addr", "127.0.0.1:9000", "ClickHouse native address")
+	db := fs.String("database", "", "database")
+	atFlag := fs.String("at", "", "T, RFC 3339")
+	runs := fs.Int("runs", 3, "evaluations")
+	rd := fs.String("reader", "rollups", "rollups or raw")
+	cpu := fs.String("cpuprofile", "", "write a CPU profile of the evaluations to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	at := time.Now().UTC().Truncate(time.Hour)
-	r := &result{Municipalities: n}
-	var have uint64
-	_ = c.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = 'measurements'", db).Scan(&have)
-	if have == 1 {
-		_ = c.QueryRow(ctx, "SELECT count() FROM "+c.Table("measurements")).Scan(&r.Measurements)
-	}
-	want := uint64(n) * 20 * 3 * uint64(days) * 24
-	if r.Measurements != want {
-		_ = c.Exec(ctx, "DROP DATABASE IF EXISTS `"+db+"`")
-		_ = c.Exec(ctx, "CREATE DATABASE `"+db+"`")
-		if err := storage.Migrate(ctx, storage.NewConn(c)); err != nil {
-			return nil, err
+	if *cpu != "" {
+		f, err := os.Create(*cpu)
+		if err != nil {
+			return err
 		}
-		start := time.Now()
-		if err := generate(ctx, c, at, n, days); err != nil {
-			return nil, err
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
 		}
-		r.GenerateSeconds = time.Since(start).Seconds()
+		defer pprof.StopCPUProfile()
 	}
-	if err := c.QueryRow(ctx, "SELECT count() FROM "+c.Table("measurements")).Scan(&r.Measurements); err != nil {
-		return nil, err
+	at, err := time.Parse(time.RFC3339Nano, *atFlag)
+	if err != nil {
+		return fmt.Errorf("--at: %w", err)
 	}
-	_ = c.QueryRow(ctx, "SELECT count() FROM "+c.Table("incidents")).Scan(&r.Incidents)
-	eng := engine.New(reader.New(storage.NewConn(c)), nil, nil, maturity.DefaultConfig(), slog.New(slog.DiscardHandler))
-	for i := 0; i < runs; i++ {
+	ctx := context.Background()
+	c, err := open(ctx, *addr, *db)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var opts []reader.Option
+	if *rd == "raw" {
+		opts = append(opts, reader.Raw())
+	}
+	timedDB := &timed{Engine: storage.NewConn(c), phases: map[string]time.Duration{}}
+	eng := engine.New(reader.New(timedDB, opts...), nil, nil, maturity.DefaultConfig(), slog.New(slog.DiscardHandler))
+	r := &result{}
+	for range *runs {
 		start := time.Now()
 		res, err := eng.Evaluate(ctx, at, "")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		d := time.Since(start).Seconds()
+		phases := timedDB.take()
 		r.EvalSeconds = append(r.EvalSeconds, d)
 		if r.BestSeconds == 0 || d < r.BestSeconds {
 			r.BestSeconds = d
+			r.Phases = map[string]float64{"evaluator": d}
+			for p, x := range phases {
+				r.Phases[p] = x.Seconds()
+				r.Phases["evaluator"] -= x.Seconds()
+			}
 		}
 		r.Levels = [6]int{}
 		for _, x := range res.Results {
@@ -113,70 +321,5 @@ func bench(ctx context.Context, addr string, n, days, runs int, keep bool) (*res
 		}
 	}
 	r.PeakRSSMiB = proc.Memory(0, "VmHWM")
-	return r, nil
-}
-
-// generate fills the tables with INSERT ... SELECT from numbers(): every
-// municipality registers 20 services in 10 areas (half concessions of 4
-// providers), 3 SLAs each, hourly measurements of every KPI, and a few
-// incidents per service.
-func generate(ctx context.Context, c *chconn.Conn, at time.Time, n, days int) error {
-	old := at.Add(-200 * 24 * time.Hour).Unix()
-	ms := func(format string, args ...any) error {
-		q := fmt.Sprintf(format, args...)
-		if err := c.Exec(ctx, q); err != nil {
-			return fmt.Errorf("%w\n%s", err, q)
-		}
-		return nil
-	}
-	muni := "concat('m-', toString(intDiv(number, %d)))"
-	// services: number = m*20 + s
-	if err := ms(`INSERT INTO %s (municipality, publisher, id, type, service, kpi, time, time_ms, name, area, delivery, provider,
-		reporting_interval_seconds, open_data, unit, direction, target, objective, source, stream_seq, ingested_at, version)
-		SELECT %s, 'council', concat('svc-', toString(number)), 'cat.smartcity.service.registered.v1',
-			concat('s', toString(number %% 20)), '', toDateTime(%d), 0, concat('Service ', toString(number %% 20)),
-			concat('area-', toString(number %% 10)), if(number %% 2 = 0, 'concession', 'own'),
-			if(number %% 2 = 0, concat('provider-', toString(number %% 8)), 'council'), 3600, number %% 3 = 0, '', '', 0, 0,
-			'urn:bench', number, now(), 0
-		FROM numbers(%d)`, c.Table("catalog"), fmt.Sprintf(muni, 20), old, n*20); err != nil {
-		return err
-	}
-	// SLAs: number = (m*20 + s)*3 + k
-	if err := ms(`INSERT INTO %s (municipality, publisher, id, type, service, kpi, time, time_ms, name, area, delivery, provider,
-		reporting_interval_seconds, open_data, unit, direction, target, objective, source, stream_seq, ingested_at, version)
-		SELECT %s, 'council', concat('sla-', toString(number)), 'cat.smartcity.sla.defined.v1',
-			concat('s', toString(intDiv(number, 3) %% 20)), concat('k', toString(number %% 3)), toDateTime(%d), 0, 'KPI', '', '', '',
-			0, 0, 'ratio', 'higher_is_better', 0.5, 0.9, 'urn:bench', number, now(), 0
-		FROM numbers(%d)`, c.Table("catalog"), fmt.Sprintf(muni, 60), old, n*60); err != nil {
-		return err
-	}
-	// Measurements: number = series*hours + h, series = (m*20 + s)*3 + k.
-	hours := days * 24
-	series := n * 60
-	from := at.Add(-time.Duration(hours) * time.Hour).Unix()
-	chunk := 1000 // series per insert, to bound server memory
-	for s0 := 0; s0 < series; s0 += chunk {
-		cnt := min(chunk, series-s0)
-		if err := ms(`INSERT INTO %s (municipality, publisher, id, service, kpi, value, time, time_ms, source, stream_seq, ingested_at, version)
-			SELECT concat('m-', toString(intDiv(sr, 60))), if(intDiv(sr, 3) %% 2 = 0, concat('provider-', toString(intDiv(sr, 3) %% 8)), 'council'),
-				concat('x-', toString(number)), concat('s', toString(intDiv(sr, 3) %% 20)), concat('k', toString(sr %% 3)),
-				(cityHash64(number) %% 1000) / 1000 + 0.1 * (sr %% 7 = 0), toDateTime(%d + h * 3600 + 1800), 0, 'urn:bench', number, now(), 0
-			FROM (SELECT number, intDiv(number, %d) AS sr, number %% %d AS h FROM numbers(%d, %d))`,
-			c.Table("measurements"), from, hours, hours, s0*hours, cnt*hours); err != nil {
-			return err
-		}
-	}
-	// Incidents: two per service, opened 1-50 days ago, most resolved in time.
-	if err := ms(`INSERT INTO %s (municipality, publisher, id, type, service, incident, priority, resolution_target_seconds, time, time_ms, source, stream_seq, ingested_at, version)
-		SELECT %s, if(intDiv(number, 2) %% 2 = 0, concat('provider-', toString(intDiv(number, 2) %% 8)), 'council'),
-			concat('io-', toString(number)), 'cat.smartcity.incident.opened.v1', concat('s', toString(intDiv(number, 2) %% 20)),
-			concat('inc-', toString(number)), 'high', 14400, toDateTime(%d - (1 + number %% 50) * 86400), 0, 'urn:bench', number, now(), 0
-		FROM numbers(%d)`, c.Table("incidents"), fmt.Sprintf(muni, 40), at.Unix(), n*40); err != nil {
-		return err
-	}
-	return ms(`INSERT INTO %s (municipality, publisher, id, type, service, incident, priority, resolution_target_seconds, time, time_ms, source, stream_seq, ingested_at, version)
-		SELECT %s, if(intDiv(number, 2) %% 2 = 0, concat('provider-', toString(intDiv(number, 2) %% 8)), 'council'),
-			concat('ir-', toString(number)), 'cat.smartcity.incident.resolved.v1', concat('s', toString(intDiv(number, 2) %% 20)),
-			concat('inc-', toString(number)), '', 0, toDateTime(%d - (1 + number %% 50) * 86400 + if(number %% 10 = 0, 20000, 3600)), 0, 'urn:bench', number, now(), 0
-		FROM numbers(%d)`, c.Table("incidents"), fmt.Sprintf(muni, 40), at.Unix(), n*40)
+	return json.NewEncoder(os.Stdout).Encode(r)
 }

@@ -34,6 +34,9 @@ func (f *failing) Select(_ context.Context, dest any, q storage.Query) error {
 	if strings.HasPrefix(q.SQL, f.failOn) {
 		return errors.New("injected failure")
 	}
+	if print, ok := dest.(*[]storage.Fingerprint); ok {
+		*print = []storage.Fingerprint{{Rows: 2}}
+	}
 	if rows, ok := dest.(*[]storage.CatalogueRow); ok {
 		t := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 		*rows = []storage.CatalogueRow{
@@ -50,7 +53,7 @@ func (f *failing) Insert(context.Context, string, []string, [][]any) error { ret
 // after the SLA target table is created, the table is dropped.
 func TestTargetTableDroppedOnFailure(t *testing.T) {
 	at := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
-	for _, step := range []string{"INSERT INTO " + storage.TargetTablePrefix, "SELECT countIf(resolved", "SELECT count() AS n", "SELECT series, any"} {
+	for _, step := range []string{"INSERT INTO " + storage.TargetTablePrefix, "SELECT countIf(resolved", "SELECT count() AS n, toUInt32", "SELECT series, any"} {
 		f := &failing{failOn: step}
 		if _, err := New(f).Read(context.Background(), at, 30*24*time.Hour, ""); err == nil {
 			t.Fatalf("%s: no error", step)

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/assoliment/assoliment/services/evaluator/internal/engine"
@@ -17,10 +18,20 @@ import (
 	"github.com/assoliment/assoliment/services/storage"
 )
 
-// Reader reads one database.
+// Reader reads one database. It is safe for concurrent use.
 type Reader struct {
 	db  storage.Engine
 	raw bool
+
+	mu        sync.Mutex
+	catalogue *catalogueRows // the last catalogue read, with its fingerprint
+}
+
+// catalogueRows are the whole catalogue as read when the catalogue table
+// had fingerprint print.
+type catalogueRows struct {
+	print storage.Fingerprint
+	rows  []storage.CatalogueRow
 }
 
 // Option changes how a Reader reads.
@@ -57,9 +68,9 @@ func (r *Reader) DropLeftovers(ctx context.Context) error {
 // Read returns the inputs of every known municipality at T (only of the
 // named one when municipality is not empty), for windows of length w.
 func (r *Reader) Read(ctx context.Context, at time.Time, w time.Duration, municipality string) (*engine.Inputs, error) {
-	var rows []storage.CatalogueRow
-	if err := r.db.Select(ctx, &rows, storage.CatalogueUpTo(at, municipality)); err != nil {
-		return nil, fmt.Errorf("read catalogue: %w", err)
+	rows, err := r.catalogueRows(ctx, at, municipality)
+	if err != nil {
+		return nil, err
 	}
 	cat := BuildCatalogue(rows, at)
 	out := &engine.Inputs{Municipalities: map[string]*engine.Input{}}
@@ -101,6 +112,52 @@ func (r *Reader) Read(ctx context.Context, at time.Time, w time.Duration, munici
 	}
 	if municipality == "" {
 		out.UnknownMeasurements = t.Unknown
+	}
+	return out, nil
+}
+
+// catalogueRows returns the councils' catalogue events (of one
+// municipality when it is not empty). The whole catalogue is read again
+// only when the table's fingerprint has changed since the last read: the
+// catalogue changes seldom and every evaluation needs it. With Raw, the
+// events up to T are read every time.
+func (r *Reader) catalogueRows(ctx context.Context, at time.Time, municipality string) ([]storage.CatalogueRow, error) {
+	if r.raw {
+		var rows []storage.CatalogueRow
+		if err := r.db.Select(ctx, &rows, storage.CatalogueUpTo(at, municipality)); err != nil {
+			return nil, fmt.Errorf("read catalogue: %w", err)
+		}
+		return rows, nil
+	}
+	// The fingerprint first: rows read after it are at least as new.
+	var print []storage.Fingerprint
+	if err := r.db.Select(ctx, &print, storage.CatalogueFingerprint()); err != nil {
+		return nil, fmt.Errorf("read catalogue fingerprint: %w", err)
+	}
+	if len(print) != 1 {
+		return nil, fmt.Errorf("read catalogue fingerprint: %d rows", len(print))
+	}
+	r.mu.Lock()
+	c := r.catalogue
+	r.mu.Unlock()
+	if c == nil || c.print != print[0] {
+		var rows []storage.CatalogueRow
+		if err := r.db.Select(ctx, &rows, storage.Catalogue()); err != nil {
+			return nil, fmt.Errorf("read catalogue: %w", err)
+		}
+		c = &catalogueRows{print: print[0], rows: rows}
+		r.mu.Lock()
+		r.catalogue = c
+		r.mu.Unlock()
+	}
+	if municipality == "" {
+		return c.rows, nil
+	}
+	var out []storage.CatalogueRow
+	for _, x := range c.rows {
+		if x.Municipality == municipality {
+			out = append(out, x)
+		}
 	}
 	return out, nil
 }
