@@ -54,6 +54,8 @@ func TestBuilders(t *testing.T) {
 		"CountRollups, whole days": storage.CountRollups(storage.Span{Targets: "t", At: midnight, W: 30 * 24 * time.Hour, From: midnight.Add(-60 * 24 * time.Hour), To: midnight}, nil),
 		"MeasurementCoverage":      storage.MeasurementCoverage(),
 		"SeriesStoredTwice":        storage.SeriesStoredTwice(),
+		"Catalogue":                storage.Catalogue(),
+		"CatalogueFingerprint":     storage.CatalogueFingerprint(),
 		"IncidentsAt":              storage.IncidentsAt(at, 30*24*time.Hour, []uint64{1}, hostile),
 		"LastBefore":               storage.LastBefore(at, series),
 		"LastLevels":               storage.LastLevels(),
