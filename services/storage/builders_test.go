@@ -56,6 +56,7 @@ func TestBuilders(t *testing.T) {
 		"SeriesStoredTwice":        storage.SeriesStoredTwice(),
 		"Catalogue":                storage.Catalogue(),
 		"CatalogueFingerprint":     storage.CatalogueFingerprint(),
+		"IncidentIDs":              storage.IncidentIDs([]storage.IncidentState{{Key: 1, Opened: at.UnixNano()}}),
 		"IncidentsAt":              storage.IncidentsAt(at, 30*24*time.Hour, []uint64{1}, hostile),
 		"LastBefore":               storage.LastBefore(at, series),
 		"LastLevels":               storage.LastLevels(),

@@ -288,22 +288,7 @@ func TestSameResultsOnBothEngines(t *testing.T) {
 	for i, x := range services {
 		counted[i] = storage.ServiceHash(x)
 	}
-	// Counted at T: i3 (due in C, unresolved). Not: i1 (due after T,
-	// resolved before T; the intruder's resolution is not counted), i2
-	// (opened at T).
-	for _, m := range []string{"", "vic"} {
-		got := same[storage.IncidentState](t, "IncidentsAt", ss, storage.IncidentsAt(T, w, counted, m), false)
-		want := []storage.IncidentState{{Municipality: "vic", Service: "aigua", Incident: "i3", Priority: "critical",
-			Opened: T.Add(-2 * time.Hour).UnixNano(), Target: 3600}}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("incidents at T in %q: %+v, want %+v", m, got, want)
-		}
-	}
-	// At T+2h, i1 is due in C and resolved on time: counted too.
-	if got := same[storage.IncidentState](t, "IncidentsAt", ss, storage.IncidentsAt(T.Add(2*time.Hour), w, counted, ""), false); len(got) != 3 {
-		t.Errorf("incidents at T+2h: %+v; want i1, i2 (opened, unresolved) and i3", got)
-	}
-	same[storage.IncidentState](t, "IncidentsAt", ss, storage.IncidentsAt(T, w, counted, "inventat"), true)
+	compareIncidents(t, ss, counted)
 	same[storage.LastMeasurement](t, "LastBefore", ss, storage.LastBefore(T.Add(-2*w), services), false)
 	exec2(t, "DropTable", ss, storage.DropTable(table))
 	same[storage.TableName](t, "LeftoverTargets", ss, storage.LeftoverTargets(), true)

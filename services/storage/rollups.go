@@ -16,6 +16,8 @@ const (
 	// IncidentKeys holds the earliest opening and resolution per incident
 	// and publisher.
 	IncidentKeys = "incident_keys"
+	// IncidentNames holds the ids of incidents by month of opening.
+	IncidentNames = "incident_names"
 	// RollupCoverage records from which day measurement_days is complete.
 	RollupCoverage = "rollup_coverage"
 )
@@ -212,15 +214,38 @@ func repeatList(n int, p string) string {
 	return strings.TrimSuffix(strings.Repeat(p+", ", n), ", ")
 }
 
+// Priorities are the incident priorities, in the order of their ranks in
+// the incident rollup (1 for the first): the order of their names.
+var Priorities = []string{"critical", "high", "low", "medium"}
+
 // IncidentState is a counted incident the rules look at, at T.
 type IncidentState struct {
-	Municipality string `ch:"municipality"`
-	Service      string `ch:"service"`
-	Incident     string `ch:"incident"`
-	Priority     string `ch:"priority"`
-	Opened       int64  `ch:"opened_ns"` // earliest counted opening, nanoseconds since the epoch
+	Key          uint64 `ch:"key"`          // cityHash64(municipality, service, incident)
+	ServiceHash  uint64 `ch:"service_hash"` // of a counted publisher's series of the service (ServiceHash)
+	Opened       int64  `ch:"opened_ns"`    // earliest counted opening, nanoseconds since the epoch
 	Target       uint32 `ch:"resolution_target_seconds"`
-	Resolved     int64  `ch:"resolved_ns"` // earliest counted resolution before T; 0 when none
+	PriorityRank uint8  `ch:"priority_rank"` // 1 + the index in Priorities; 0 for another name
+	Resolved     int64  `ch:"resolved_ns"`   // earliest counted resolution before T; 0 when none
+}
+
+// Priority is the name of the opening's priority.
+func (s IncidentState) Priority() string {
+	if s.PriorityRank < 1 || int(s.PriorityRank) > len(Priorities) {
+		return ""
+	}
+	return Priorities[s.PriorityRank-1]
+}
+
+// packed* read the incident rollup's packed opening x: instant * 2^35 +
+// resolution target * 8 + priority rank.
+func packedInstant(x string) string { return "toInt64(" + x + " / 34359738368)" }
+
+func packedCode(x string) string {
+	return "toInt64(" + x + " - toDecimal128(" + packedInstant(x) + ", 0) * 34359738368)"
+}
+
+func packedDeadline(x string) string {
+	return packedInstant(x) + " + intDiv(" + packedCode(x) + ", 8) * 1000000000"
 }
 
 // IncidentsAt selects, from IncidentKeys, the incidents (IncidentState)
@@ -228,36 +253,75 @@ type IncidentState struct {
 // publisher that counts for it at T), of one municipality or of all
 // (municipality empty), that the rules look at: opened before T, and due
 // in C = [T-w, T) or not resolved before T. Per incident the earliest
-// counted opening stands (ties: the shorter target, then the priority),
-// and the earliest counted resolution. Others (closed long ago) never
-// leave the server, however many are stored.
+// counted opening stands (ties: the shorter target, then the priority's
+// name), and the earliest counted resolution. Only the incidents whose
+// rows can decide it (a row due in C by its own opening, or not resolved
+// before T) are grouped; the rest are read as a few numbers each.
 func IncidentsAt(at time.Time, w time.Duration, counted []uint64, municipality string) Query {
 	t := &External{Name: "counted_services", Columns: []Column{{"hash", "UInt64"}}}
 	for _, h := range counted {
 		t.Append(h)
 	}
-	filter, args := "", []any{}
+	filter, fargs := "sseries IN (SELECT hash FROM counted_services)", []any{}
 	if municipality != "" {
-		filter, args = " AND municipality = ?", []any{municipality}
+		filter, fargs = "mseries = ? AND "+filter, []any{MunicipalityHash(municipality)}
 	}
 	T, c := at.UnixNano(), at.Add(-w).UnixNano()
+	seen := func(o, r string) string { // due in C, or not resolved before T
+		return fmt.Sprintf("(%s = 0 OR %s >= ? OR (%s >= ? AND %s < ?))", r, r, packedDeadline(o), packedDeadline(o))
+	}
+	seenArgs := []any{T, c, T}
+	args := append(append(append(append(append([]any{T}, fargs...), fargs...), seenArgs...), T), seenArgs...)
 	return Query{
-		SQL: `SELECT municipality, service, incident, tupleElement(o, 3) AS priority, tupleElement(o, 1) AS opened_ns,
-			tupleElement(o, 2) AS resolution_target_seconds, if(r > 0 AND r < ?, r, toInt64(0)) AS resolved_ns
+		SQL: `SELECT key, hash AS service_hash, ` + packedInstant("o") + ` AS opened_ns,
+			toUInt32(intDiv(` + packedCode("o") + `, 8)) AS resolution_target_seconds,
+			toUInt8(` + packedCode("o") + ` % 8) AS priority_rank,
+			if(r > 0 AND r < ?, r, toInt64(0)) AS resolved_ns
 		FROM (
-			SELECT municipality, service, incident, minIf(op, tupleElement(op, 1) > 0) AS o, minIf(rs, rs > 0) AS r
+			SELECT key, any(sseries) AS hash, minIf(op, op > 0) AS o, minIf(rs, rs > 0) AS r
 			FROM (
-				SELECT municipality, service, incident, finalizeAggregation(opened) AS op, finalizeAggregation(resolved) AS rs
+				SELECT key, sseries, finalizeAggregation(opened) AS op, finalizeAggregation(resolved) AS rs
 				FROM ` + IncidentKeys + `
-				WHERE sseries IN (SELECT hash FROM counted_services)` + filter + `
+				WHERE ` + filter + ` AND key IN (
+					SELECT key FROM ` + IncidentKeys + `
+					WHERE ` + filter + ` AND (finalizeAggregation(opened) AS o1) > 0 AND ` + seen("o1", "finalizeAggregation(resolved)") + `
+				)
 			)
-			GROUP BY municipality, service, incident
+			GROUP BY key
 		)
-		WHERE tupleElement(o, 1) > 0 AND tupleElement(o, 1) < ?
-			AND (r = 0 OR r >= ?
-				OR (tupleElement(o, 1) + toInt64(tupleElement(o, 2)) * 1000000000 >= ?
-					AND tupleElement(o, 1) + toInt64(tupleElement(o, 2)) * 1000000000 < ?))`,
-		Args:     append(append([]any{T}, args...), T, T, c, T),
+		WHERE o > 0 AND ` + packedInstant("o") + ` < ? AND ` + seen("o", "r"),
+		Args:     args,
+		External: []*External{t},
+	}
+}
+
+// IncidentID is the id of an incident.
+type IncidentID struct {
+	Key      uint64 `ch:"key"`
+	Incident string `ch:"incident"`
+}
+
+// IncidentIDs selects the ids of incidents (IncidentID), looked up in
+// the months of their earliest openings only.
+func IncidentIDs(incidents []IncidentState) Query {
+	t := &External{Name: "wanted_incidents", Columns: []Column{{"key", "UInt64"}}}
+	months := map[uint32]bool{}
+	for _, x := range incidents {
+		t.Append(x.Key)
+		o := time.Unix(0, x.Opened).UTC()
+		months[uint32(o.Year()*100+int(o.Month()))] = true
+	}
+	var args []any
+	for _, m := range slices.Sorted(maps.Keys(months)) {
+		args = append(args, m)
+	}
+	if len(args) == 0 {
+		args = append(args, uint32(0))
+	}
+	return Query{
+		SQL: "SELECT key, any(incident) AS incident FROM " + IncidentNames + " WHERE month IN (" + repeatList(len(args), "?") +
+			") AND key IN (SELECT key FROM wanted_incidents) GROUP BY key",
+		Args:     args,
 		External: []*External{t},
 	}
 }

@@ -214,3 +214,34 @@ func compareValueKeys(t *testing.T, ss []side) {
 		}
 	}
 }
+
+// compareIncidents reads the fixtures' incidents at T and two hours later
+// on both engines. At T, i3 is counted (due in C, unresolved); not i1
+// (due after T and resolved before T: the intruder's resolution is not
+// counted) nor i2 (opened at T). At T+2h, i1 is due in C and resolved in
+// time, i2 open: all three.
+func compareIncidents(t *testing.T, ss []side, counted []uint64) {
+	t.Helper()
+	aigua := storage.ServiceHash(storage.Series{Municipality: "vic", Service: "aigua", Publisher: "aigues"})
+	key := func(i string) uint64 { return storage.Hash("vic", "aigua", i) }
+	for _, m := range []string{"", "vic"} {
+		got := same[storage.IncidentState](t, "IncidentsAt", ss, storage.IncidentsAt(T, 30*day, counted, m), false)
+		want := []storage.IncidentState{{Key: key("i3"), ServiceHash: aigua, Opened: T.Add(-2 * time.Hour).UnixNano(), Target: 3600, PriorityRank: 1}}
+		if !reflect.DeepEqual(got, want) || got[0].Priority() != "critical" {
+			t.Errorf("incidents at T in %q: %+v, want %+v", m, got, want)
+		}
+	}
+	later := same[storage.IncidentState](t, "IncidentsAt", ss, storage.IncidentsAt(T.Add(2*time.Hour), 30*day, counted, ""), false)
+	if len(later) != 3 {
+		t.Fatalf("incidents at T+2h: %+v; want i1, i2 and i3", later)
+	}
+	ids := same[storage.IncidentID](t, "IncidentIDs", ss, storage.IncidentIDs(later), false)
+	names := map[uint64]string{}
+	for _, x := range ids {
+		names[x.Key] = x.Incident
+	}
+	if names[key("i1")] != "i1" || names[key("i3")] != "i3" || names[storage.Hash("vic", "llum", "i2")] != "i2" || len(names) != 3 {
+		t.Errorf("incident ids %v", ids)
+	}
+	same[storage.IncidentState](t, "IncidentsAt", ss, storage.IncidentsAt(T, 30*day, counted, "inventat"), true)
+}

@@ -63,10 +63,17 @@ func TestRollupsOverExistingData(t *testing.T) {
 		if err := e.Select(ctx, &inc, storage.IncidentsAt(at, 30*24*time.Hour, counted, "")); err != nil {
 			t.Fatal(err)
 		}
-		wantInc := []storage.IncidentState{{Municipality: "vic", Service: "s", Incident: "i", Priority: "high",
-			Opened: at.Add(-3 * time.Hour).UnixNano(), Target: 3600}}
+		wantInc := []storage.IncidentState{{Key: storage.Hash("vic", "s", "i"), ServiceHash: counted[0], Opened: at.Add(-3 * time.Hour).UnixNano(),
+			Target: 3600, PriorityRank: 2}}
 		if !reflect.DeepEqual(inc, wantInc) {
 			t.Errorf("%s: incidents %+v; want the one stored before the migration, once", when, inc)
+		}
+		var ids []storage.IncidentID
+		if err := e.Select(ctx, &ids, storage.IncidentIDs(inc)); err != nil {
+			t.Fatal(err)
+		}
+		if len(ids) != 1 || ids[0].Incident != "i" {
+			t.Errorf("%s: ids %+v", when, ids)
 		}
 		var days []storage.Count
 		if err := e.Select(ctx, &days, storage.Query{SQL: "SELECT sum(samples) AS n FROM " + storage.MeasurementDays}); err != nil {

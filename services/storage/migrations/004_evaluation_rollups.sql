@@ -57,34 +57,60 @@ ORDER BY rollup;
 INSERT INTO rollup_coverage
 SELECT 'measurement_days', if((SELECT count() FROM measurements) = 0, toDate('1970-01-01'), today() + 2), now();
 
--- Incidents per (municipality, service, incident, publisher): the earliest
--- opening as (instant, resolution target, priority) and the earliest
--- resolution, both 0 when there is none. Earliest-of is the same however
--- often an event is added, so events stored before the view existed are
--- added once more below, and a copy of an event changes nothing.
+-- Incidents per incident and publisher, all numbers: key is
+-- cityHash64(municipality, service, incident), sseries the publisher's
+-- service series, mseries the municipality. opened is the earliest
+-- opening packed as instant * 2^35 + resolution target * 8 + priority
+-- rank (critical 1, high 2, low 3, medium 4: the names' order), so one
+-- minimum picks the earliest, then the shorter target, then the priority;
+-- resolved is the earliest resolution. Both are 0 when there is none.
+-- Earliest-of is the same however often an event is added, so events
+-- stored before the view existed are added once more below, and a copy of
+-- an event changes nothing.
 CREATE TABLE IF NOT EXISTS incident_keys (
-    municipality String,
-    service String,
-    incident String,
-    publisher String,
+    mseries UInt64,
+    key UInt64,
     sseries UInt64,
-    opened AggregateFunction(minIf, Tuple(Int64, UInt32, String), UInt8),
+    opened AggregateFunction(minIf, Decimal(38, 0), UInt8),
     resolved AggregateFunction(minIf, Int64, UInt8)
 ) ENGINE = AggregatingMergeTree
-ORDER BY (municipality, service, incident, publisher);
+ORDER BY (mseries, key, sseries);
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS incident_keys_mv TO incident_keys AS
-SELECT municipality, service, incident, publisher, cityHash64(municipality, service, publisher) AS sseries,
-    minIfState((toInt64(toUInt32(time)) * 1000000000 + time_ns, resolution_target_seconds, priority),
-        type = 'cat.smartcity.incident.opened.v1') AS opened,
+SELECT cityHash64(municipality) AS mseries, cityHash64(municipality, service, incident) AS key,
+    cityHash64(municipality, service, publisher) AS sseries,
+    minIfState(toDecimal128(toInt64(toUInt32(time)) * 1000000000 + time_ns, 0) * 34359738368 + resolution_target_seconds * 8
+        + indexOf(['critical', 'high', 'low', 'medium'], priority), type = 'cat.smartcity.incident.opened.v1') AS opened,
     minIfState(toInt64(toUInt32(time)) * 1000000000 + time_ns, type = 'cat.smartcity.incident.resolved.v1') AS resolved
 FROM incidents
-GROUP BY municipality, service, incident, publisher;
+GROUP BY mseries, key, sseries;
 
 INSERT INTO incident_keys
-SELECT municipality, service, incident, publisher, cityHash64(municipality, service, publisher) AS sseries,
-    minIfState((toInt64(toUInt32(time)) * 1000000000 + time_ns, resolution_target_seconds, priority),
-        type = 'cat.smartcity.incident.opened.v1') AS opened,
+SELECT cityHash64(municipality) AS mseries, cityHash64(municipality, service, incident) AS key,
+    cityHash64(municipality, service, publisher) AS sseries,
+    minIfState(toDecimal128(toInt64(toUInt32(time)) * 1000000000 + time_ns, 0) * 34359738368 + resolution_target_seconds * 8
+        + indexOf(['critical', 'high', 'low', 'medium'], priority), type = 'cat.smartcity.incident.opened.v1') AS opened,
     minIfState(toInt64(toUInt32(time)) * 1000000000 + time_ns, type = 'cat.smartcity.incident.resolved.v1') AS resolved
 FROM incidents
-GROUP BY municipality, service, incident, publisher;
+GROUP BY mseries, key, sseries;
+
+-- The incident id of each key, by month (UTC) of each opening: the
+-- evaluator looks up the few incidents it returns in the months of their
+-- earliest openings, never reading the ids of the others.
+CREATE TABLE IF NOT EXISTS incident_names (
+    month UInt32,
+    key UInt64,
+    incident String
+) ENGINE = ReplacingMergeTree
+PARTITION BY month
+ORDER BY (key, incident);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS incident_names_mv TO incident_names AS
+SELECT toYYYYMM(time) AS month, cityHash64(municipality, service, incident) AS key, incident
+FROM incidents
+WHERE type = 'cat.smartcity.incident.opened.v1';
+
+INSERT INTO incident_names
+SELECT toYYYYMM(time) AS month, cityHash64(municipality, service, incident) AS key, incident
+FROM incidents
+WHERE type = 'cat.smartcity.incident.opened.v1';

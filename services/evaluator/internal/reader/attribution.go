@@ -190,16 +190,25 @@ func Seen(byMunicipality map[string][]maturity.Incident, at time.Time, w time.Du
 
 // IncidentsOf turns the incidents the rollup selected
 // (storage.IncidentsAt) into the rules' incidents, per municipality,
-// sorted by incident id, then service.
-func IncidentsOf(rows []storage.IncidentState) map[string][]maturity.Incident {
+// sorted by incident id, then service: the hashes name the municipality
+// and service of each, ids its incident id.
+func IncidentsOf(rows []storage.IncidentState, ids []storage.IncidentID, h *Hashes) map[string][]maturity.Incident {
+	names := make(map[uint64]string, len(ids))
+	for _, x := range ids {
+		names[x.Key] = x.Incident
+	}
 	out := map[string][]maturity.Incident{}
 	for _, x := range rows {
-		in := maturity.Incident{Service: x.Service, ID: x.Incident, Priority: x.Priority,
+		s, ok := h.Service[x.ServiceHash]
+		if !ok {
+			continue
+		}
+		in := maturity.Incident{Service: s.Service, ID: names[x.Key], Priority: x.Priority(),
 			OpenedAt: nanos(x.Opened), Deadline: nanos(x.Opened).Add(time.Duration(x.Target) * time.Second)}
 		if x.Resolved != 0 {
 			in.ResolvedAt = nanos(x.Resolved)
 		}
-		out[x.Municipality] = append(out[x.Municipality], in)
+		out[s.Municipality] = append(out[s.Municipality], in)
 	}
 	sortIncidents(out)
 	return out

@@ -137,13 +137,13 @@ func newRandomHistory(seed uint64, at time.Time) *randomHistory {
 						when = old.Add(time.Duration(h.rng.IntN(100)) * day) // long ago
 					}
 					target := []time.Duration{time.Minute, time.Hour, 4 * time.Hour, 30 * day, 2*time.Hour + 1}[h.rng.IntN(5)].Truncate(time.Second)
-					o := open(m, p, svc, id, when, target)
+					o := h.opening(m, p, svc, id, when, target)
 					add(o)
 					if h.rng.IntN(8) == 0 { // the same opening stored twice
 						h.twice = append(h.twice, o)
 					}
 					if h.rng.IntN(6) == 0 { // another opening at the same instant
-						add(open(m, p, svc, id, when, target+time.Hour))
+						add(h.opening(m, p, svc, id, when, target+time.Duration(h.rng.IntN(2))*time.Hour))
 					}
 				}
 				for range h.rng.IntN(3) {
@@ -160,6 +160,13 @@ func newRandomHistory(seed uint64, at time.Time) *randomHistory {
 	add(open("zz", "p0", "s0", "i", h.instant(at), time.Hour))
 	h.rng.Shuffle(len(h.evs), func(i, j int) { h.evs[i], h.evs[j] = h.evs[j], h.evs[i] })
 	return h
+}
+
+// opening is an incident.opened event with a random priority.
+func (h *randomHistory) opening(m, publisher, service, id string, at time.Time, target time.Duration) *contract.Event {
+	priority := []string{"low", "medium", "high", "critical"}[h.rng.IntN(4)]
+	return ev(m, publisher, at, &contract.IncidentOpened{Service: service, Incident: id, Priority: priority,
+		ResolutionTargetSeconds: int64(target / time.Second)})
 }
 
 // store writes the history as the ingest would over time: in batches, the
@@ -236,8 +243,19 @@ func sameEvaluation(t *testing.T, db storage.Engine, at time.Time, w time.Durati
 				t.Errorf("at %s, W %s, %s: criterion %s\nrollups: %+v\nraw:     %+v", at, w, m, wa.Criteria[i].ID, ga.Criteria[i], wa.Criteria[i])
 			}
 		}
+		for _, part := range []struct {
+			name      string
+			raw, roll any
+		}{
+			{"services", want.Services, got.Services}, {"SLAs", want.SLAs, got.SLAs}, {"incidents", want.Incidents, got.Incidents},
+			{"short windows", want.Short, got.Short}, {"unattributed", want.Unattributed, got.Unattributed},
+		} {
+			if !reflect.DeepEqual(part.raw, part.roll) {
+				t.Errorf("at %s, W %s, %s: %s differ\nrollups: %+v\nraw:     %+v", at, w, m, part.name, part.roll, part.raw)
+			}
+		}
 		if !reflect.DeepEqual(want, got) {
-			t.Errorf("at %s, W %s, %s: inputs differ\nrollups: %+v\nraw:     %+v", at, w, m, got, want)
+			t.Errorf("at %s, W %s, %s: inputs differ", at, w, m)
 		}
 	}
 	if len(rollups.Municipalities) != len(raw.Municipalities) || rollups.UnknownMeasurements != raw.UnknownMeasurements {

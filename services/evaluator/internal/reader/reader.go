@@ -285,7 +285,13 @@ func (r *Reader) incidents(ctx context.Context, at time.Time, w time.Duration, m
 	if err := r.db.Select(ctx, &rows, storage.IncidentsAt(at, w, counted, municipality)); err != nil {
 		return nil, fmt.Errorf("read incidents: %w", err)
 	}
-	return IncidentsOf(rows), nil
+	var ids []storage.IncidentID
+	if len(rows) > 0 {
+		if err := r.db.Select(ctx, &ids, storage.IncidentIDs(rows)); err != nil {
+			return nil, fmt.Errorf("read incident ids: %w", err)
+		}
+	}
+	return IncidentsOf(rows, ids, NewHashes(cat)), nil
 }
 
 func known(cat *Catalogue) []string {
