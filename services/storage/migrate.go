@@ -103,7 +103,11 @@ func Applied(ctx context.Context, e Engine) ([]uint32, error) {
 
 // Migrate applies the migrations not yet recorded, in order, and records
 // each once its steps have run. Both services run it at start.
-func Migrate(ctx context.Context, e Engine) error {
+func Migrate(ctx context.Context, e Engine) error { return migrate(ctx, e, nil) }
+
+// migrate is Migrate with each step's SQL passed through rewrite, when not
+// nil (cluster.go: replicated engines).
+func migrate(ctx context.Context, e Engine, rewrite func(string) string) error {
 	if err := e.Exec(ctx, Query{SQL: MigrationsTableSQL}); err != nil {
 		return fmt.Errorf("schema: create %s: %w", SchemaMigrations, err)
 	}
@@ -116,6 +120,9 @@ func Migrate(ctx context.Context, e Engine) error {
 			continue
 		}
 		for _, s := range m.Steps {
+			if rewrite != nil {
+				s.SQL = rewrite(s.SQL)
+			}
 			if err := runStep(ctx, e, s); err != nil {
 				return fmt.Errorf("schema: migration %d (%s): %w\n%s", m.Version, m.Name, err, s.SQL)
 			}
