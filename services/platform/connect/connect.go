@@ -4,8 +4,11 @@ package connect
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -20,14 +23,20 @@ import (
 type Settings struct {
 	NATSURL, NATSCreds                       string
 	ClickHouseAddr, Database, User, Password string
-	TLS                                      tlsconfig.Settings // NATS and ClickHouse TLS
+	// Cluster is the ClickHouse cluster whose replicas ClickHouseAddr
+	// lists; empty for one server.
+	Cluster string
+	TLS     tlsconfig.Settings // NATS and ClickHouse TLS
 }
 
 // Register adds the settings to s, with their flags and variables.
 func Register(s *config.Set, c *Settings) {
 	registerNATS(s, c)
 	tlsconfig.Register(s, &c.TLS)
-	s.String(&c.ClickHouseAddr, "clickhouse-addr", "CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native protocol address", config.HostPort)
+	s.String(&c.ClickHouseAddr, "clickhouse-addr", "CLICKHOUSE_ADDR", "127.0.0.1:9000",
+		"ClickHouse native protocol address; comma-separated replicas of CLICKHOUSE_CLUSTER, used one at a time, in order", HostPorts)
+	s.String(&c.Cluster, "clickhouse-cluster", "CLICKHOUSE_CLUSTER", "",
+		"ClickHouse cluster of replicated tables (empty: one server, plain tables)", clusterName)
 	s.String(&c.Database, "clickhouse-database", "CLICKHOUSE_DATABASE", "smartcity", "ClickHouse database", config.Identifier)
 	s.String(&c.User, "clickhouse-user", "CLICKHOUSE_USER", "default", "ClickHouse user", nil)
 	s.String(&c.Password, "clickhouse-password", "CLICKHOUSE_PASSWORD", "", "ClickHouse password", nil)
@@ -46,8 +55,45 @@ func registerNATS(s *config.Set, c *Settings) {
 	s.String(&c.NATSCreds, "nats-creds", "NATS_CREDS", "", "NATS credentials file (optional)", nil)
 }
 
-// Check validates what one setting alone cannot (the TLS files).
-func (c Settings) Check() error { return c.TLS.Check() }
+// HostPorts checks a comma-separated list of host:port, without repeats.
+func HostPorts(v string) error {
+	const form = "must be host:port, such as 127.0.0.1:9000, or several separated by commas"
+	seen := map[string]bool{}
+	for _, a := range strings.Split(v, ",") {
+		a = strings.TrimSpace(a)
+		if _, _, err := net.SplitHostPort(a); err != nil || a == "" {
+			return errors.New(form)
+		}
+		if seen[a] {
+			return fmt.Errorf("lists %s twice", a)
+		}
+		seen[a] = true
+	}
+	return nil
+}
+
+// clusterName checks a ClickHouse cluster name: empty, or letters, digits
+// and '_' (it names ZooKeeper paths and the cluster of the servers'
+// remote_servers).
+func clusterName(v string) error {
+	for _, c := range v {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return errors.New("must be empty or contain only letters, digits and '_'")
+		}
+	}
+	return nil
+}
+
+// Check validates what one setting alone cannot (the TLS files, replicas
+// without a cluster).
+func (c Settings) Check() error {
+	err := c.TLS.Check()
+	if c.Cluster == "" && strings.Contains(c.ClickHouseAddr, ",") {
+		err = errors.Join(err, errors.New("CLICKHOUSE_ADDR (--clickhouse-addr) lists several servers but CLICKHOUSE_CLUSTER (--clickhouse-cluster) is empty: "+
+			"several addresses are the replicas of a cluster; name it"))
+	}
+	return err
+}
 
 // ClickHouse connects, retrying for a minute so a service may start before
 // its database.
@@ -57,7 +103,7 @@ func (c Settings) ClickHouse(ctx context.Context, log *slog.Logger) (*chconn.Con
 		return nil, err
 	}
 	for attempt := 1; ; attempt++ {
-		ch, err := chconn.Open(ctx, chconn.Options{Addr: c.ClickHouseAddr, Database: c.Database, User: c.User, Password: c.Password, TLS: tc})
+		ch, err := chconn.Open(ctx, chconn.Options{Addr: c.ClickHouseAddr, Database: c.Database, User: c.User, Password: c.Password, TLS: tc, Log: log})
 		if err == nil {
 			return ch, nil
 		}

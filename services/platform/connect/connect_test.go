@@ -65,3 +65,26 @@ func TestRegisterNATSLeavesClickHouseOut(t *testing.T) {
 		t.Fatalf("usage mentions ClickHouse:\n%s", s.Usage())
 	}
 }
+
+func TestClickHouseAddresses(t *testing.T) {
+	c, err := parse(nil, map[string]string{"CLICKHOUSE_ADDR": "ch-1:9000, ch-2:9000", "CLICKHOUSE_CLUSTER": "assoliment"})
+	if err != nil || c.ClickHouseAddr != "ch-1:9000, ch-2:9000" || c.Cluster != "assoliment" {
+		t.Fatalf("%+v %v", c, err)
+	}
+	for addr, want := range map[string]string{
+		"ch-1:9000,ch-1:9000": "lists ch-1:9000 twice",
+		"ch-1:9000,":          "several separated by commas",
+		"ch-1":                "must be host:port",
+	} {
+		if _, err := parse(nil, map[string]string{"CLICKHOUSE_ADDR": addr, "CLICKHOUSE_CLUSTER": "x"}); err == nil ||
+			!strings.Contains(err.Error(), "CLICKHOUSE_ADDR") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want %q", addr, err, want)
+		}
+	}
+	if _, err := parse(nil, map[string]string{"CLICKHOUSE_ADDR": "ch-1:9000,ch-2:9000"}); err == nil || !strings.Contains(err.Error(), "CLICKHOUSE_CLUSTER") {
+		t.Errorf("several servers without a cluster: %v", err)
+	}
+	if _, err := parse(nil, map[string]string{"CLICKHOUSE_CLUSTER": "a-b"}); err == nil || !strings.Contains(err.Error(), "CLICKHOUSE_CLUSTER") {
+		t.Errorf("cluster name with a dash: %v", err)
+	}
+}
