@@ -17,8 +17,8 @@ import (
 // again when the server starts; `x IN set_table` is a membership test.
 //
 // A hit is not proof (two identities may share a hash, and a writer records
-// identities in the index before it inserts their rows): StoredAmong checks
-// the tables for the hits only. A miss is proof that the identity is not
+// identities in the index before it inserts their rows): the tables are
+// checked for the hits only (IndexHits, then Existing). A miss is proof that the identity is not
 // stored, as long as every stored identity is in the index: the ingest
 // service adds a batch's identities to the index before it inserts their
 // rows, and fills a missing month's table from the event tables
@@ -113,11 +113,11 @@ func AddIdentities(table string, ids []Identity) Query {
 	return Query{SQL: "INSERT INTO " + table + " SELECT cityHash64(m, p, i) FROM batch_ids", External: []*External{identities(ids)}}
 }
 
-// StoredAmong finds which of ids are stored, in any event table (Identity
-// rows), in one query: each identity's hash is looked up in the index
-// tables, and only the hits are looked for in the event tables, so a batch
-// of new identities reads no granule of them.
-func StoredAmong(ids []Identity, tables []string) Query {
+// IndexHits selects those of ids whose hash is in one of the index tables
+// (Identity rows): the candidates, as a hit is no proof; a miss is. A batch
+// of new identities is answered by this query alone, without reading any
+// granule of the event tables; Existing then checks the hits, if any.
+func IndexHits(ids []Identity, tables []string) Query {
 	hit := "0"
 	if len(tables) > 0 {
 		tests := make([]string, len(tables))
@@ -126,10 +126,8 @@ func StoredAmong(ids []Identity, tables []string) Query {
 		}
 		hit = strings.Join(tests, " OR ")
 	}
-	hits := "SELECT m, p, i FROM (SELECT m, p, i, cityHash64(m, p, i) AS h FROM batch_ids) WHERE " + hit
-	parts := make([]string, len(EventTables))
-	for i, t := range EventTables {
-		parts[i] = "SELECT municipality, publisher, id FROM " + t + " WHERE (municipality, publisher, id) IN (" + hits + ")"
+	return Query{
+		SQL:      "SELECT m AS municipality, p AS publisher, i AS id FROM (SELECT m, p, i, cityHash64(m, p, i) AS h FROM batch_ids) WHERE " + hit,
+		External: []*External{identities(ids)},
 	}
-	return Query{SQL: strings.Join(parts, " UNION ALL "), External: []*External{identities(ids)}}
 }

@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -188,12 +187,13 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, c Config) (jets
 }
 
 // MaxAckPending is the consumer's allowance of unacknowledged messages. A
-// replica holds at most 4 × batchSize of them (the batch being written,
-// the one filling, the decoded ones waiting and what its client fetched),
-// and a replica killed with SIGKILL leaves its own pending until ACK_WAIT
-// passes: the allowance lets the messages of five killed processes wait
-// for redelivery while the writer goes on taking new ones.
-func MaxAckPending(batchSize int) int { return 24 * batchSize }
+// replica holds at most 5 × batchSize of them (the batch being settled,
+// the one being written, the one filling, the decoded ones waiting and
+// what its client fetched), and a replica killed with SIGKILL leaves its
+// own pending until ACK_WAIT passes: the allowance lets the messages of
+// five killed processes wait for redelivery while the writer goes on
+// taking new ones.
+func MaxAckPending(batchSize int) int { return 30 * batchSize }
 
 // OriginalHeaderPrefix renames a rejected message's Nats-* headers in its
 // dead-letter copy, so the broker does not act on them a second time.
@@ -325,13 +325,16 @@ type item struct {
 	// terminated), so a retry of the batch does not send it again.
 	settled    bool
 	terminated bool
+	// sent is set once the event's row was sent in an insert.
+	sent bool
 }
 
 // Run consumes until ctx ends, then stops fetching, flushes what it holds,
 // acknowledges it and returns. Flushes outlive ctx by ShutdownGrace, so
 // that what was delivered before a stop is stored and acknowledged rather
-// than redelivered. Batches are written one at a time by one goroutine
-// while the next one fills.
+// than redelivered. Three batches are at work at once: one filling, one
+// being written (one at a time, by one goroutine) and one being settled
+// (race check when needed, acknowledgements).
 func (p *Pipeline) Run(ctx context.Context) error {
 	p.m.ClickHouseUp.Set(1)
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -344,11 +347,19 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if p.info != nil {
 		go p.watchPending(ctx)
 	}
-	full := make(chan []item)
-	var writer sync.WaitGroup
-	writer.Go(func() {
+	full, written := make(chan []item), make(chan *writtenBatch)
+	var stages sync.WaitGroup
+	stages.Go(func() {
+		defer close(written)
 		for b := range full {
-			p.flush(fctx, b)
+			if w := p.write(fctx, b); w != nil {
+				written <- w
+			}
+		}
+	})
+	stages.Go(func() {
+		for w := range written {
+			p.settle(fctx, w)
 		}
 	})
 	var b []item
@@ -372,7 +383,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 					full <- b
 				}
 				close(full)
-				writer.Wait()
+				stages.Wait()
 				p.release(fctx)
 				return nil
 			}
@@ -461,22 +472,31 @@ func identity(e *contract.Event) store.Identity {
 	return store.Identity{Municipality: e.Municipality, Publisher: e.Publisher, ID: e.ID}
 }
 
-// flush handles one batch: dead letters first, then the look-up of stored
-// identities, their record in the index and one insert per table, and the
-// race check when the batch may have raced with another writer, retried
-// until they succeed or ctx ends; only then every message of the batch is
-// acknowledged. Nothing is acknowledged that is not safely stored or
-// dead-lettered. Messages delivered under a pin this process has lost are
+// writtenBatch is a batch whose dead letters and rows are stored, to be
+// settled.
+type writtenBatch struct {
+	batch           []item
+	first           map[store.Identity]int // identity -> index of the copy that stands
+	stored          map[store.Identity]bool
+	began, inserted time.Time
+	stop            func() // ends the batch's keep-alive
+}
+
+// write stores one batch: dead letters first, then the look-up of stored
+// identities, their record in the index and one insert per table, retried
+// until they succeed or ctx ends (then nil: the batch is left for
+// redelivery). Messages delivered under a pin this process has lost are
 // given back to the server instead, for the writer that holds it now.
-func (p *Pipeline) flush(ctx context.Context, batch []item) {
+// Batches are written one at a time: a batch's look-up sees the rows of
+// the batch before.
+func (p *Pipeline) write(ctx context.Context, batch []item) *writtenBatch {
 	p.m.BatchSize.Observe(float64(len(batch)))
 	batch = p.giveBack(batch)
 	if len(batch) == 0 {
-		return
+		return nil
 	}
 	var rejects []*item
-	first := make(map[store.Identity]int, len(batch)) // identity -> index of the copy that stands
-	redelivered := map[store.Identity]bool{}
+	w := &writtenBatch{batch: batch, first: make(map[store.Identity]int, len(batch))}
 	for i := range batch {
 		it := &batch[i]
 		if it.rej != nil {
@@ -484,37 +504,25 @@ func (p *Pipeline) flush(ctx context.Context, batch []item) {
 			continue
 		}
 		id := identity(it.ev)
-		if j, ok := first[id]; !ok || it.seq < batch[j].seq {
-			first[id] = i
-		}
-		if it.delivered > 1 {
-			redelivered[id] = true
+		if j, ok := w.first[id]; !ok || it.seq < batch[j].seq {
+			w.first[id] = i
 		}
 	}
-	stop := p.keepAlive(ctx, batch)
-	defer stop()
-
+	w.stop = p.keepAlive(ctx, batch)
 	if len(rejects) > 0 {
 		t := time.Now()
 		if !p.retry(ctx, "dead-letter", func(ctx context.Context) error { return p.deadLetter(ctx, rejects) }) {
-			return
+			w.stop()
+			return nil
 		}
 		p.step(metrics.StepDeadLetters, t)
 	}
-	ids := make([]store.Identity, 0, len(first))
-	measurement := map[store.Identity]bool{}
-	for id, i := range first {
+	ids := make([]store.Identity, 0, len(w.first))
+	for id := range w.first {
 		ids = append(ids, id)
-		if batch[i].ev.Kind() == contract.KindMeasurement {
-			measurement[id] = true
-		}
 	}
-	var rows []store.Row
-	// sent holds the stream sequences this flush has sent in an insert, so
-	// that rows an attempt committed before its connection failed are still
-	// counted as stored by the retry that finds them, not as duplicates.
-	sent := make(map[uint64]bool, len(first))
-	start := time.Now()
+	rows := make([]store.Row, 0, len(w.first))
+	w.began = time.Now()
 	ok := len(ids) == 0 || p.retry(ctx, "clickhouse", func(ctx context.Context) error {
 		t := time.Now()
 		stored, err := p.sink.Stored(ctx, ids)
@@ -523,13 +531,14 @@ func (p *Pipeline) flush(ctx context.Context, batch []item) {
 		}
 		t = p.step(metrics.StepLookup, t)
 		rows = rows[:0]
-		for id, i := range first {
-			if !stored[id] {
+		for _, id := range ids {
+			if i := w.first[id]; !stored[id] {
 				rows = append(rows, store.Row{Event: batch[i].ev, StreamSeq: batch[i].seq, IngestedAt: batch[i].at})
+				// Sent in an insert: rows an attempt committed before its
+				// connection failed are still counted as stored by the
+				// retry that finds them, not as duplicates.
+				batch[i].sent = true
 			}
-		}
-		for _, r := range rows {
-			sent[r.StreamSeq] = true
 		}
 		// The index first: it then holds every stored identity, whatever
 		// fails before the rows are in.
@@ -540,36 +549,45 @@ func (p *Pipeline) flush(ctx context.Context, batch []item) {
 		if err := p.sink.Insert(ctx, rows); err != nil {
 			return err
 		}
-		inserted := p.step(metrics.StepInsert, t)
-		check, err := p.raceCheck(ctx, batch, start, inserted, measurement, stored, redelivered)
-		if err != nil || len(check) == 0 {
-			return err
-		}
-		n, err := p.sink.Converge(ctx, check)
-		p.step(metrics.StepRaceCheck, inserted)
-		if n > 0 {
-			p.log.Warn("identities stored twice by concurrent writers; merged", "count", n)
-		}
-		return err
+		w.stored, w.inserted = stored, p.step(metrics.StepInsert, t)
+		return nil
 	})
 	if !ok {
-		return
+		w.stop()
+		return nil
 	}
-	if len(ids) > 0 {
-		p.m.InsertDuration.Observe(time.Since(start).Seconds())
+	return w
+}
+
+// settle finishes a written batch while the next one is written: the race
+// check when the batch may have raced with another writer (retried until
+// it succeeds or ctx ends), then the acknowledgement of every message.
+// Nothing is acknowledged that is not safely stored or dead-lettered.
+func (p *Pipeline) settle(ctx context.Context, w *writtenBatch) {
+	defer w.stop()
+	if len(w.first) > 0 {
+		ok := p.retry(ctx, "clickhouse", func(ctx context.Context) error {
+			check, err := p.raceCheck(ctx, w.batch, w.first, w.stored, w.began, w.inserted)
+			if err != nil || len(check) == 0 {
+				return err
+			}
+			t := time.Now()
+			n, err := p.sink.Converge(ctx, check)
+			p.step(metrics.StepRaceCheck, t)
+			if n > 0 {
+				p.log.Warn("identities stored twice by concurrent writers; merged", "count", n)
+			}
+			return err
+		})
+		if !ok {
+			return
+		}
+		p.m.InsertDuration.Observe(time.Since(w.began).Seconds())
 	}
 	t := time.Now()
-	for i := range batch {
-		it := &batch[i]
-		switch {
-		case it.rej != nil:
-			p.m.Events.WithLabelValues(typeLabel(it.msg), metrics.Rejected).Inc()
-			p.m.Rejections.WithLabelValues(string(it.rej.Reason), p.publisherLabel(it.msg.Subject())).Inc()
-		case first[identity(it.ev)] == i && sent[it.seq]:
-			p.m.Events.WithLabelValues(it.ev.Type, metrics.Stored).Inc()
-		default:
-			p.m.Events.WithLabelValues(it.ev.Type, metrics.Duplicate).Inc()
-		}
+	p.count(w.batch, w.first)
+	for i := range w.batch {
+		it := &w.batch[i]
 		var err error
 		if it.terminated {
 			err = it.msg.TermWithReason("dead-letter stream refused it")
@@ -581,6 +599,32 @@ func (p *Pipeline) flush(ctx context.Context, batch []item) {
 		}
 	}
 	p.step(metrics.StepAck, t)
+}
+
+// count adds the outcomes of a stored batch to the event counters, once per
+// label set.
+func (p *Pipeline) count(batch []item, first map[store.Identity]int) {
+	type outcome struct{ typ, outcome string }
+	type rejection struct{ reason, publisher string }
+	events, rejections := map[outcome]int{}, map[rejection]int{}
+	for i := range batch {
+		it := &batch[i]
+		switch {
+		case it.rej != nil:
+			events[outcome{typeLabel(it.msg), metrics.Rejected}]++
+			rejections[rejection{string(it.rej.Reason), p.publisherLabel(it.msg.Subject())}]++
+		case it.sent && first[identity(it.ev)] == i:
+			events[outcome{it.ev.Type, metrics.Stored}]++
+		default:
+			events[outcome{it.ev.Type, metrics.Duplicate}]++
+		}
+	}
+	for o, n := range events {
+		p.m.Events.WithLabelValues(o.typ, o.outcome).Add(float64(n))
+	}
+	for r, n := range rejections {
+		p.m.Rejections.WithLabelValues(r.reason, r.publisher).Add(float64(n))
+	}
 }
 
 // step records how long a step of a flush took since t, and returns now.
@@ -615,12 +659,21 @@ func (p *Pipeline) step(name string, t time.Time) time.Time {
 //
 // Any other batch is not checked. A batch whose pin has moved on marks it
 // lost: the messages this process still holds under it are given back.
-func (p *Pipeline) raceCheck(ctx context.Context, batch []item, began, inserted time.Time,
-	measurement, stored, redelivered map[store.Identity]bool) ([]store.Identity, error) {
-	all := func() []store.Identity { return slices.Collect(maps.Keys(measurement)) }
+func (p *Pipeline) raceCheck(ctx context.Context, batch []item, first map[store.Identity]int, stored map[store.Identity]bool,
+	began, inserted time.Time) ([]store.Identity, error) {
+	measurements := func(keep func(id store.Identity, i int) bool) []store.Identity {
+		var out []store.Identity
+		for id, i := range first {
+			if batch[i].ev.Kind() == contract.KindMeasurement && keep(id, i) {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	all := func(store.Identity, int) bool { return true }
 	if inserted.Sub(began) >= RaceGrace {
 		p.m.RaceChecks.WithLabelValues(metrics.RaceSlow).Inc()
-		return all(), nil
+		return measurements(all), nil
 	}
 	t := time.Now()
 	held := p.pinHeld(ctx, batch)
@@ -630,14 +683,15 @@ func (p *Pipeline) raceCheck(ctx context.Context, batch []item, began, inserted 
 		if err := p.sleep(ctx, time.Until(inserted.Add(RaceGrace))); err != nil {
 			return nil, err
 		}
-		return all(), nil
+		return measurements(all), nil
 	}
-	var check []store.Identity
-	for id := range redelivered {
-		if stored[id] && measurement[id] {
-			check = append(check, id)
+	redelivered := map[store.Identity]bool{}
+	for i := range batch {
+		if it := &batch[i]; it.rej == nil && it.delivered > 1 {
+			redelivered[identity(it.ev)] = true
 		}
 	}
+	check := measurements(func(id store.Identity, _ int) bool { return redelivered[id] && stored[id] })
 	if len(check) > 0 {
 		p.m.RaceChecks.WithLabelValues(metrics.RaceRedelivered).Inc()
 	}

@@ -140,14 +140,21 @@ func (s *Store) fillMonth(ctx context.Context, month uint32, now time.Time, log 
 }
 
 // Stored returns which of ids are stored, in any event table: the index
-// answers for most, and the event tables are read for its hits only.
+// answers for most, and the event tables are read for its hits only (none
+// in a batch of new identities: one query).
 func (s *Store) Stored(ctx context.Context, ids []Identity) (map[Identity]bool, error) {
 	found := make(map[Identity]bool)
 	if len(ids) == 0 {
 		return found, nil
 	}
-	var rows []Identity
-	if err := s.db.Select(ctx, &rows, storage.StoredAmong(ids, s.index.tables())); err != nil {
+	var hits, rows []Identity
+	if err := s.db.Select(ctx, &hits, storage.IndexHits(ids, s.index.tables())); err != nil {
+		return nil, fmt.Errorf("look up identities in the index: %w", err)
+	}
+	if len(hits) == 0 {
+		return found, nil
+	}
+	if err := s.db.Select(ctx, &rows, storage.Existing(hits)); err != nil {
 		return nil, fmt.Errorf("look up stored identities: %w", err)
 	}
 	for _, id := range rows {
