@@ -132,18 +132,12 @@ func MigrateReplica(ctx context.Context, e Engine, cluster, database string) err
 	if _, err := Replica(ctx, e, cluster); err != nil {
 		return fmt.Errorf("schema: %w", err)
 	}
-	var macros []MacrosRow
-	if err := e.Select(ctx, &macros, Macros()); err != nil {
-		return fmt.Errorf("schema: read system.macros: %w", err)
-	}
-	shard := ""
-	for _, m := range macros {
-		if m.Macro == "shard" {
-			shard = m.Substitution
-		}
+	shard, err := Shard(ctx, e)
+	if err != nil {
+		return fmt.Errorf("schema: %w", err)
 	}
 	var failed error
-	err := migrate(ctx, e, func(sql string) string {
+	err = migrate(ctx, e, func(sql string) string {
 		out := ReplicatedSQL(sql, database)
 		m := createTable.FindStringSubmatch(out)
 		if out == sql || m == nil || failed != nil {
@@ -262,22 +256,4 @@ func MigrateOn(ctx context.Context, c *chconn.Conn, addr, cluster string) error 
 		return fmt.Errorf("clickhouse %s: %w", addr, err)
 	}
 	return nil
-}
-
-// ReplicationLag says how far the server's replicated tables of the
-// database are behind the others (ReplicationRow): parts still to fetch
-// or merge, and the age of the oldest.
-func ReplicationLag() Query {
-	return Query{SQL: "SELECT toUInt64(sum(queue_size)) AS queue, toUInt64(max(absolute_delay)) AS delay, " +
-		"toUInt64(min(active_replicas)) AS active, toUInt64(max(total_replicas)) AS total, toUInt64(max(is_readonly)) AS readonly " +
-		"FROM system.replicas WHERE database = currentDatabase()"}
-}
-
-// ReplicationRow is ReplicationLag's answer.
-type ReplicationRow struct {
-	Queue    uint64 `ch:"queue"`
-	Delay    uint64 `ch:"delay"`
-	Active   uint64 `ch:"active"`
-	Total    uint64 `ch:"total"`
-	ReadOnly uint64 `ch:"readonly"`
 }
