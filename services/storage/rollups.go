@@ -129,13 +129,22 @@ func CountRollups(s Span, exclude []uint64) Query {
 				wargs = append(wargs, date(d))
 			}
 		}
-		branches = append(branches, fmt.Sprintf(`SELECT series, sseries, mseries, %s, l
+		branches = append(branches, fmt.Sprintf(`SELECT series, sseries, mseries, %s, toInt64(0) AS l
 			FROM (
-				SELECT day, series, sseries, mseries, samples AS n, arrayReduce('max', pointMap.timeKey) AS l, %s,
+				SELECT day, series, sseries, mseries, samples AS n, %s,
 					arraySum((k, c) -> (k >= fk) * c, valueMap.vKey, valueMap.count) AS above, %s AS m
 				FROM %s WHERE %s%s
 			)`, sel, target, meets("n", "above"), MeasurementDays, where, filter))
 		args = append(append(append(args, a...), wargs...), filterArgs...)
+		// The latest instant of the whole days is on each series' latest
+		// whole day: only that day's instants are read.
+		zero := func(interval) (string, []any) { return "toUInt64(0)", nil }
+		none, _ := counts(iv, branchColumns, zero, zero)
+		branches = append(branches, fmt.Sprintf(`SELECT series, sseries, mseries, %s, arrayReduce('max', pointMap.timeKey) AS l
+			FROM %s
+			WHERE (day, series) IN (SELECT max(day), series FROM %s WHERE %s%s GROUP BY series)%s`,
+			none, MeasurementDays, MeasurementDays, where, filter, filter))
+		args = append(append(append(args, wargs...), filterArgs...), filterArgs...)
 	}
 	// Days an edge cuts, one branch each: an interval that covers the day
 	// counts the whole day; one that an edge cuts compares every instant.

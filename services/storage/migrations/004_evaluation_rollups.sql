@@ -19,23 +19,25 @@ CREATE TABLE IF NOT EXISTS measurement_days (
     series UInt64,
     sseries UInt64,
     samples UInt64,
-    valueMap Nested(vKey UInt64, count UInt64),
-    pointMap Nested(timeKey Int64, vKey UInt64, count UInt64)
+    valueMap Nested(vKey UInt64, count UInt32),
+    pointMap Nested(timeKey Int64, vKey UInt64, count UInt32)
 ) ENGINE = SummingMergeTree
 PARTITION BY toYYYYMM(day)
 ORDER BY (day, mseries, series, sseries);
 
 -- Aliases are defined inside the expressions: the view's columns must be
 -- exactly the table's, and ClickHouse 18.16 runs a view's query on the
--- inserted block only when it reads the table directly.
+-- inserted block only when it reads the table directly. One list of
+-- points per row fills both maps; a merge adds up equal keys.
 CREATE MATERIALIZED VIEW IF NOT EXISTS measurement_days_mv TO measurement_days AS
 SELECT toDate(time) AS day, mseries, series, sseries, count() AS samples,
-    tupleElement(sumMap([if((reinterpretAsUInt64(reinterpretAsString(if(value = 0, 0., value))) AS bits) >= 9223372036854775808,
-        bitNot(bits), bits + 9223372036854775808) AS vk], [toUInt64(1)]) AS vm, 1) AS `valueMap.vKey`,
-    tupleElement(vm, 2) AS `valueMap.count`,
-    arrayMap(x -> tupleElement(x, 1), groupArray((toInt64(toUInt32(time)) * 1000000000 + time_ns, vk)) AS points) AS `pointMap.timeKey`,
+    arrayMap(x -> tupleElement(x, 2), groupArray((toInt64(toUInt32(time)) * 1000000000 + time_ns,
+        if((reinterpretAsUInt64(reinterpretAsString(if(value = 0, 0., value))) AS bits) >= 9223372036854775808,
+            bitNot(bits), bits + 9223372036854775808))) AS points) AS `valueMap.vKey`,
+    arrayMap(x -> toUInt32(1), points) AS `valueMap.count`,
+    arrayMap(x -> tupleElement(x, 1), points) AS `pointMap.timeKey`,
     arrayMap(x -> tupleElement(x, 2), points) AS `pointMap.vKey`,
-    arrayMap(x -> toUInt64(1), points) AS `pointMap.count`
+    arrayMap(x -> toUInt32(1), points) AS `pointMap.count`
 FROM measurements
 GROUP BY day, mseries, series, sseries;
 
