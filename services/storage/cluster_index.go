@@ -50,8 +50,8 @@ func IndexMarkRow(replica string, repaired bool, at uint64) []any {
 // IndexMark is a replica's latest mark and latest repair (0 for none).
 type IndexMark struct {
 	Replica  string `ch:"replica"`
-	Marked   uint64 `ch:"marked"`
-	Repaired uint64 `ch:"repaired"`
+	Marked   uint64 `ch:"marked_at"`
+	Repaired uint64 `ch:"repaired_at"`
 }
 
 // Stale reports whether the replica missed identities no repair has
@@ -60,7 +60,7 @@ func (m IndexMark) Stale() bool { return m.Marked > m.Repaired }
 
 // ReadIndexMarks reads every replica's IndexMark.
 func ReadIndexMarks() Query {
-	return Query{SQL: "SELECT replica, maxIf(at, repaired = 0) AS marked, maxIf(at, repaired = 1) AS repaired FROM " + IndexMarks + " GROUP BY replica"}
+	return Query{SQL: "SELECT replica, maxIf(at, repaired = 0) AS marked_at, maxIf(at, repaired = 1) AS repaired_at FROM " + IndexMarks + " GROUP BY replica"}
 }
 
 // MarkNow is the instant of a mark written now.

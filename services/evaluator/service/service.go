@@ -45,8 +45,8 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 	defer ch.Close()
 	db := storage.NewConn(ch)
 	// The evaluator may start before the ingest service: either applies
-	// the migrations.
-	if err := storage.Migrate(ctx, db); err != nil {
+	// the migrations (on every replica of CLICKHOUSE_CLUSTER it reaches).
+	if err := storage.MigrateServers(ctx, ch, cfg.Cluster, log); err != nil {
 		return err
 	}
 	nc, err := cfg.NATS(ctx, "evaluator", log)
