@@ -2,6 +2,7 @@ package storage
 
 import (
 	"math"
+	"unsafe"
 
 	"github.com/go-faster/city"
 )
@@ -15,7 +16,7 @@ import (
 func Hash(parts ...string) uint64 {
 	var h uint64
 	for i, p := range parts {
-		x := city.CH64([]byte(p))
+		x := city.CH64(unsafe.Slice(unsafe.StringData(p), len(p))) // read only: no copy
 		if i == 0 {
 			h = x
 			continue

@@ -68,7 +68,7 @@ func date(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
 // CountRollups counts what CountSeries counts, from MeasurementDays: for
 // the days inside the span that no window edge cuts, from each day's
-// samples and values; for each day an edge cuts (the span's ends, T-2W,
+// samples and values alone; for each day an edge cuts (the span's ends, T-2W,
 // T-W, the short windows' starts), from the day's instants and values,
 // compared only with the edges inside that day. A sample meets the target
 // when its value's key passes the target table's from_key (see
@@ -132,7 +132,7 @@ func CountRollups(s Span, exclude []uint64) Query {
 		branches = append(branches, fmt.Sprintf(`SELECT series, sseries, mseries, %s, toInt64(0) AS l
 			FROM (
 				SELECT day, series, sseries, mseries, samples AS n, %s,
-					arraySum((k, c) -> (k >= fk) * c, valueMap.vKey, valueMap.count) AS above, %s AS m
+					arraySum((k, c) -> (k >= fk) * c, pointMap.vKey, pointMap.count) AS above, %s AS m
 				FROM %s WHERE %s%s
 			)`, sel, target, meets("n", "above"), MeasurementDays, where, filter))
 		args = append(append(append(args, a...), wargs...), filterArgs...)

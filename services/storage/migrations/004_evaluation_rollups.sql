@@ -3,23 +3,21 @@
 -- whatever the length of the stored history. The ingest service writes
 -- only the event tables; ClickHouse fills these from each inserted block.
 
--- Measurements per series and day (UTC): how many (samples), the multiset
--- of their values (valueMap) and of their (instant, value) pairs
--- (pointMap), each a map from key to count that a merge adds up. A value
--- is kept as an order-preserving key (vKey: its IEEE 754 bits, sign bit
--- flipped for positives and every bit for negatives, -0 as 0), so the
--- evaluator counts the samples that meet the target in force at T with
--- one integer comparison, whatever target was in force when they
--- arrived. The days a window edge cuts are counted from pointMap, the
--- others from valueMap. sseries is part of the key only so that it is not
--- summed (it follows from series).
+-- Measurements per series and day (UTC): how many (samples), and the
+-- multiset of their (instant, value) pairs as a map from the pair to its
+-- count (pointMap), which a merge adds up. A value is kept as an
+-- order-preserving key (vKey: its IEEE 754 bits, sign bit flipped for
+-- positives and every bit for negatives, -0 as 0), so the evaluator
+-- counts the samples that meet the target in force at T with one integer
+-- comparison, whatever target was in force when they arrived; instants
+-- are compared only on the days a window edge cuts. sseries is part of
+-- the key only so that it is not summed (it follows from series).
 CREATE TABLE IF NOT EXISTS measurement_days (
     day Date,
     mseries UInt64,
     series UInt64,
     sseries UInt64,
     samples UInt64,
-    valueMap Nested(vKey UInt64, count UInt32),
     pointMap Nested(timeKey Int64, vKey UInt64, count UInt32)
 ) ENGINE = SummingMergeTree
 PARTITION BY toYYYYMM(day)
@@ -27,15 +25,12 @@ ORDER BY (day, mseries, series, sseries);
 
 -- Aliases are defined inside the expressions: the view's columns must be
 -- exactly the table's, and ClickHouse 18.16 runs a view's query on the
--- inserted block only when it reads the table directly. One list of
--- points per row fills both maps; a merge adds up equal keys.
+-- inserted block only when it reads the table directly.
 CREATE MATERIALIZED VIEW IF NOT EXISTS measurement_days_mv TO measurement_days AS
 SELECT toDate(time) AS day, mseries, series, sseries, count() AS samples,
-    arrayMap(x -> tupleElement(x, 2), groupArray((toInt64(toUInt32(time)) * 1000000000 + time_ns,
+    arrayMap(x -> tupleElement(x, 1), groupArray((toInt64(toUInt32(time)) * 1000000000 + time_ns,
         if((reinterpretAsUInt64(reinterpretAsString(if(value = 0, 0., value))) AS bits) >= 9223372036854775808,
-            bitNot(bits), bits + 9223372036854775808))) AS points) AS `valueMap.vKey`,
-    arrayMap(x -> toUInt32(1), points) AS `valueMap.count`,
-    arrayMap(x -> tupleElement(x, 1), points) AS `pointMap.timeKey`,
+            bitNot(bits), bits + 9223372036854775808))) AS points) AS `pointMap.timeKey`,
     arrayMap(x -> tupleElement(x, 2), points) AS `pointMap.vKey`,
     arrayMap(x -> toUInt32(1), points) AS `pointMap.count`
 FROM measurements

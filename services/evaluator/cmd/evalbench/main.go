@@ -62,6 +62,7 @@ func main() {
 	raw := flag.Bool("raw", true, "also measure the reader of the event tables alone, on the data sets without older history")
 	keep := flag.Bool("keep", false, "keep the generated data sets (and reuse those without older history)")
 	chart := flag.String("chart", "", "write the curves to this PNG file")
+	inserts := flag.Int("insert-batches", 40, "batches of 5,000 measurements inserted with and without the rollups' view, to measure what it adds to the ingest's inserts (0: skip)")
 	flag.Parse()
 	ns, err := ints(*sizes)
 	if err != nil || len(ns) == 0 {
@@ -72,6 +73,14 @@ func main() {
 		fail(fmt.Errorf("--older: comma-separated whole numbers expected: %q", *olderRows))
 	}
 	ctx := context.Background()
+	if *inserts > 0 {
+		r, err := insertCost(ctx, *addr, *inserts, 5000)
+		if err != nil {
+			fail(err)
+		}
+		b, _ := json.Marshal(r)
+		fmt.Println(string(b))
+	}
 	var all []result
 	emit := func(r *result) {
 		b, _ := json.Marshal(r)
@@ -267,6 +276,7 @@ func evaluateMain(args []string) error {
 	runs := fs.Int("runs", 3, "evaluations")
 	rd := fs.String("reader", "rollups", "rollups or raw")
 	cpu := fs.String("cpuprofile", "", "write a CPU profile of the evaluations to this file")
+	mem := fs.String("memprofile", "", "write a heap profile (allocations) after the evaluations to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -321,5 +331,15 @@ func evaluateMain(args []string) error {
 		}
 	}
 	r.PeakRSSMiB = proc.Memory(0, "VmHWM")
+	if *mem != "" {
+		f, err := os.Create(*mem)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			return err
+		}
+	}
 	return json.NewEncoder(os.Stdout).Encode(r)
 }

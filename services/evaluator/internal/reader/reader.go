@@ -77,11 +77,12 @@ func (r *Reader) Read(ctx context.Context, at time.Time, w time.Duration, munici
 	if municipality != "" && !cat.Known[municipality] {
 		return out, nil
 	}
-	t, err := r.measurements(ctx, at, w, municipality, cat)
+	h := NewHashes(cat)
+	t, err := r.measurements(ctx, at, w, municipality, cat, h)
 	if err != nil {
 		return nil, err
 	}
-	incidents, err := r.incidents(ctx, at, w, municipality, cat)
+	incidents, err := r.incidents(ctx, at, w, municipality, cat, h)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +168,7 @@ func (r *Reader) catalogueRows(ctx context.Context, at time.Time, municipality s
 // samples meet the target of the SLA in force at T (looked up with joinGet
 // in a Join table filled for this evaluation). Who counts is decided in
 // Go, by the Tally.
-func (r *Reader) measurements(ctx context.Context, at time.Time, w time.Duration, municipality string, cat *Catalogue) (*Tally, error) {
+func (r *Reader) measurements(ctx context.Context, at time.Time, w time.Duration, municipality string, cat *Catalogue, h *Hashes) (*Tally, error) {
 	t := NewTally(cat)
 	table := storage.NewTargetTable()
 	if err := r.db.Exec(ctx, storage.CreateTargets(table)); err != nil {
@@ -186,7 +187,6 @@ func (r *Reader) measurements(ctx context.Context, at time.Time, w time.Duration
 		return nil, fmt.Errorf("read duplicates: %w", err)
 	}
 	final := len(pending) == 1 && pending[0].N > 0
-	h := NewHashes(cat)
 	windows := make([]storage.Window, len(maturity.ShortWindows))
 	labels := make([]string, len(maturity.ShortWindows))
 	for i, sw := range maturity.ShortWindows {
@@ -268,7 +268,7 @@ func (r *Reader) windowQueries(ctx context.Context, span storage.Span, final boo
 // incidents reads the counted incidents the rules look at: from the
 // incident rollup, only those opened before T and due in C or still open
 // at T; with Raw, every incident event up to T, judged in Go.
-func (r *Reader) incidents(ctx context.Context, at time.Time, w time.Duration, municipality string, cat *Catalogue) (map[string][]maturity.Incident, error) {
+func (r *Reader) incidents(ctx context.Context, at time.Time, w time.Duration, municipality string, cat *Catalogue, h *Hashes) (map[string][]maturity.Incident, error) {
 	if r.raw {
 		var rows []storage.IncidentRow
 		if err := r.db.Select(ctx, &rows, storage.IncidentsUpTo(at, municipality)); err != nil {
@@ -276,10 +276,9 @@ func (r *Reader) incidents(ctx context.Context, at time.Time, w time.Duration, m
 		}
 		return Seen(CountedIncidents(rows, cat, at), at, w), nil
 	}
-	_, services := countedSeries(cat)
-	counted := make([]uint64, len(services))
-	for i, s := range services {
-		counted[i] = storage.ServiceHash(s)
+	counted := make([]uint64, 0, len(h.Service))
+	for hash := range h.Service {
+		counted = append(counted, hash)
 	}
 	var rows []storage.IncidentState
 	if err := r.db.Select(ctx, &rows, storage.IncidentsAt(at, w, counted, municipality)); err != nil {
@@ -291,7 +290,7 @@ func (r *Reader) incidents(ctx context.Context, at time.Time, w time.Duration, m
 			return nil, fmt.Errorf("read incident ids: %w", err)
 		}
 	}
-	return IncidentsOf(rows, ids, NewHashes(cat)), nil
+	return IncidentsOf(rows, ids, h), nil
 }
 
 func known(cat *Catalogue) []string {
