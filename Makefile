@@ -20,9 +20,12 @@ build:
 run: build
 	scripts/run.sh
 
-## deps: what the tests need (ClickHouse server, chDB from npm, promtool, Alertmanager and amtool, mosquitto_pub, chromium)
+## deps: what the tests need (ClickHouse server, chDB from npm, ZooKeeper, promtool, Alertmanager and amtool, mosquitto_pub, chromium)
 deps:
 	scripts/clickhouse.sh start
+	@test -f /usr/share/java/zookeeper.jar || { echo "installing ZooKeeper (Debian package zookeeper), for the ClickHouse replica tests"; \
+		[ "$$(id -u)" -eq 0 ] || SUDO=sudo; $$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends zookeeper >/dev/null; }
 	scripts/chdb.sh >/dev/null
 	@command -v promtool >/dev/null || { echo "installing promtool (Debian package prometheus)"; \
 		[ "$$(id -u)" -eq 0 ] || SUDO=sudo; $$SUDO apt-get update -qq && \
