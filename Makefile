@@ -80,10 +80,16 @@ test-faults: deps
 	$(GO) test -race -count=1 -run '^TestFault' ./services/ingest/service/ ./services/evaluator/service/
 
 ## test-ha: failover with a three-node NATS cluster (leader stopped, node killed
-## and restarted; the shipped cluster configurations) (also part of make test)
+## and restarted; the shipped cluster configurations) and with two ClickHouse
+## replicas and ZooKeeper (replica stopped, then the other killed, while two
+## ingest replicas store; both replicas equal, evaluator on either); about
+## 4 minutes on 2 cores (also part of make test)
 test-ha: deps
 	$(GO) test -race -count=1 -run '^TestFaultNATSCluster' ./services/ingest/service/
 	$(GO) test -race -count=1 -run '^TestSecureCluster' ./services/platform/natsauth/
+	$(GO) test -race -count=1 -run '^TestFailover$$' ./services/platform/chconn/
+	$(GO) test -race -count=1 -run '^TestCluster|^TestReplicated' ./services/storage/
+	$(GO) test -race -count=1 -run '^TestFaultClickHouseReplicaLost$$' ./services/evaluator/service/
 
 ## soak: SOAK_DURATION (default 10m) at 5,000 events/s with 1 % invalid; RSS and counts
 SOAK_DURATION ?= 10m
