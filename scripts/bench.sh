@@ -3,7 +3,8 @@
 # machine, with their baselines measured in the same run. Prints JSON (the
 # gateway a markdown table); docs/benchmarks.md keeps the latest figures and
 # this command.
-#   EVENTS (default 500000), LATENCY_DURATION (30s), SIZES (municipalities, "237,947"),
+#   EVENTS (default 500000), LATENCY_DURATION (30s), SIZES (municipalities, "237,474,947"),
+#   OLDER (older measurements added to the largest size, in steps, "10000000,100000000"),
 #   GATEWAY_EVENTS (200000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,5 +17,6 @@ echo "== ingest: ClickHouse steps of one flush (5000 events)" >&2
 echo "== gateway: events/s in batches of 500 and single-event latency at 500/s, vs direct NATS publishing" >&2
 (cd services/gateway && go run ./cmd/gatewaybench --events "${GATEWAY_EVENTS:-200000}" \
 	--latency-duration "${LATENCY_DURATION:-30s}") | tee .data/bench/gateway.md
-echo "== evaluator: one full evaluation, generated data sets" >&2
-(cd services/evaluator && go run ./cmd/evalbench --municipalities "${SIZES:-237,947}" --runs 3 --keep) | tee .data/bench/evaluator.json
+echo "== evaluator: full evaluations by size and by older history stored; what its rollups add to inserts" >&2
+(cd services/evaluator && go run ./cmd/evalbench --municipalities "${SIZES:-237,474,947}" --older "${OLDER:-10000000,100000000}" \
+	--runs 3 --keep --chart ../../docs/evaluator-bench.png) | tee .data/bench/evaluator.json
