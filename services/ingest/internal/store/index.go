@@ -2,12 +2,15 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/assoliment/assoliment/services/storage"
 )
@@ -28,6 +31,19 @@ const FillPatience = 24 * time.Hour
 type index struct {
 	mu     sync.Mutex
 	months map[uint32]bool
+	// The now of the last preparation and when it happened: the index's
+	// clock (time.Now, unless a test prepared it for another instant).
+	preparedFor, preparedAt time.Time
+}
+
+// now is the index's clock.
+func (x *index) now() time.Time {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.preparedAt.IsZero() {
+		return time.Now()
+	}
+	return x.preparedFor.Add(time.Since(x.preparedAt))
 }
 
 func (x *index) tables() []string {
@@ -111,6 +127,7 @@ func (s *Store) PrepareIndex(ctx context.Context, now time.Time) error {
 	}
 	s.index.mu.Lock()
 	s.index.months = have
+	s.index.preparedFor, s.index.preparedAt = now, time.Now()
 	s.index.mu.Unlock()
 	return nil
 }
@@ -149,6 +166,7 @@ func (s *Store) Stored(ctx context.Context, ids []Identity) (map[Identity]bool, 
 	}
 	var hits, rows []Identity
 	if err := s.db.Select(ctx, &hits, storage.IndexHits(ids, s.index.tables())); err != nil {
+		s.repairIfMissing(ctx, err)
 		return nil, fmt.Errorf("look up identities in the index: %w", err)
 	}
 	if len(hits) == 0 {
@@ -176,14 +194,32 @@ func (s *Store) Remember(ctx context.Context, rows []Row) error {
 		if !s.index.has(m) {
 			// Outside the prepared months (PrepareIndex covers every month
 			// an accepted event can have): filled like any missing month.
-			if err := s.fillMonth(ctx, m, time.Now(), s.log); err != nil {
+			if err := s.fillMonth(ctx, m, s.index.now(), s.log); err != nil {
 				return err
 			}
 			s.index.add(m)
 		}
 		if err := s.db.Exec(ctx, storage.AddIdentities(storage.IdentityTable(m), byMonth[m])); err != nil {
+			s.repairIfMissing(ctx, err)
 			return fmt.Errorf("record %d identities in the index of %d: %w", len(byMonth[m]), m, err)
 		}
 	}
 	return nil
 }
+
+// repairIfMissing prepares the index again at once when err says one of
+// its tables is missing (dropped by hand, say): the month is filled from
+// the event tables, and the batch's next attempt finds it.
+func (s *Store) repairIfMissing(ctx context.Context, err error) {
+	var exc *clickhouse.Exception
+	if !errors.As(err, &exc) || exc.Code != unknownTable {
+		return
+	}
+	s.log.Warn("identity index: a table is missing; preparing the index again", "err", err)
+	if err := s.PrepareIndex(ctx, s.index.now()); err != nil {
+		s.log.Error("identity index: preparing failed", "err", err)
+	}
+}
+
+// unknownTable is ClickHouse's error code for a table that does not exist.
+const unknownTable = 60

@@ -222,3 +222,32 @@ func TestPrepareIndexConcurrently(t *testing.T) {
 		t.Fatalf("found %d of %d, %v", len(found), len(ids), err)
 	}
 }
+
+// TestIndexRepairedWhenATableIsDropped: a month's table dropped under a
+// running store makes the next look-up fail once; the store then fills
+// the month again from the event tables, and the retry finds what it
+// holds.
+func TestIndexRepairedWhenATableIsDropped(t *testing.T) {
+	ctx := context.Background()
+	c, s := migrated(t)
+	if err := s.PrepareIndex(ctx, indexNow); err != nil {
+		t.Fatal(err)
+	}
+	r := measurement("kept", indexNow)
+	if err := s.Remember(ctx, []store.Row{r}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Insert(ctx, []store.Row{r}); err != nil {
+		t.Fatal(err)
+	}
+	if err := storage.NewConn(c).Exec(ctx, storage.DropTable(storage.IdentityTable(202607))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Stored(ctx, []store.Identity{r.Identity()}); err == nil {
+		t.Fatal("a look-up over a dropped table succeeded")
+	}
+	found, err := s.Stored(ctx, []store.Identity{r.Identity()})
+	if err != nil || !found[r.Identity()] {
+		t.Fatalf("after the repair: %v, %v", found, err)
+	}
+}
