@@ -82,8 +82,8 @@ test-faults: deps
 ## test-ha: failover with a three-node NATS cluster (leader stopped, node killed
 ## and restarted; the shipped cluster configurations) and with two ClickHouse
 ## replicas and ZooKeeper (replica stopped, then the other killed, while two
-## ingest replicas store; both replicas equal, evaluator on either); about
-## 4 minutes on 2 cores (also part of make test)
+## ingest replicas store; both replicas equal, evaluator on either; about
+## 90 s of the run on 2 cores) (also part of make test)
 test-ha: deps
 	$(GO) test -race -count=1 -run '^TestFaultNATSCluster' ./services/ingest/service/
 	$(GO) test -race -count=1 -run '^TestSecureCluster' ./services/platform/natsauth/
