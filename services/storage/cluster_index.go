@@ -27,10 +27,14 @@ import (
 // latest mark a repair covers (repaired 1).
 const IndexMarks = "identity_index_marks"
 
+// IndexMarksSQL creates IndexMarks on one server; CreateIndexMarks is its
+// replicated form.
+const IndexMarksSQL = "CREATE TABLE IF NOT EXISTS " + IndexMarks +
+	" (replica String, repaired UInt8, at UInt64) ENGINE = ReplacingMergeTree(at) ORDER BY (replica, repaired)"
+
 // CreateIndexMarks creates IndexMarks, replicated, in database.
 func CreateIndexMarks(database string) Query {
-	return Query{SQL: ReplicatedSQL("CREATE TABLE IF NOT EXISTS "+IndexMarks+
-		" (replica String, repaired UInt8, at UInt64) ENGINE = ReplacingMergeTree(at) ORDER BY (replica, repaired)", database)}
+	return Query{SQL: ReplicatedSQL(IndexMarksSQL, database)}
 }
 
 // IndexMarkColumns are the columns IndexMarkRow fills.

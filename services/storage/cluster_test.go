@@ -11,6 +11,7 @@ import (
 	"github.com/assoliment/assoliment/services/contract"
 	"github.com/assoliment/assoliment/services/platform/testenv"
 	"github.com/assoliment/assoliment/services/storage"
+	"github.com/assoliment/assoliment/services/storage/internal/chdbengine"
 	"github.com/assoliment/assoliment/services/storage/storagetest"
 )
 
@@ -174,6 +175,33 @@ func TestClusterReplicas(t *testing.T) {
 		})
 		t.Logf("%s: %d rows on each replica", tb.Name, strings.Count(dump(r2, tb.Name, tb.Engine), "\n"))
 	}
+	// The replica names ZooKeeper holds, and the marks table, replicated.
+	var names []storage.TableName
+	if err := r1.Select(ctx, &names, storage.ReplicaNames(db, "01", storage.Measurements)); err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 2 || names[0].Name+names[1].Name != "r1r2" && names[0].Name+names[1].Name != "r2r1" {
+		t.Errorf("replicas in ZooKeeper %v, want r1 and r2", names)
+	}
+	for _, e := range []storage.Engine{r1, r2} {
+		if err := e.Exec(ctx, storage.CreateIndexMarks(db)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r1.Insert(ctx, storage.IndexMarks, storage.IndexMarkColumns, [][]any{storage.IndexMarkRow("r2", false, 7)}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "the mark on the other replica", 30*time.Second, func() bool {
+		var m []storage.IndexMark
+		return r2.Select(ctx, &m, storage.ReadIndexMarks()) == nil && len(m) == 1 && m[0].Stale()
+	})
+	for name, e := range map[string]storage.Engine{"r1": r1, "r2": r2} {
+		var up []storage.CaughtUpRow
+		testenv.Eventually(t, name+" caught up", 30*time.Second, func() bool {
+			return e.Select(ctx, &up, storage.ReplicaCaughtUp()) == nil && len(up) == 1 && up[0].Tables > 8 && up[0].Behind == 0
+		})
+	}
+
 	// The two alike measurements are two samples in the rollup.
 	type samples struct {
 		N uint64 `ch:"n"`
@@ -196,5 +224,57 @@ func TestClusterNamedWrong(t *testing.T) {
 	err := storage.MigrateReplica(context.Background(), e, "nowhere", "db")
 	if err == nil || !strings.Contains(err.Error(), "CLICKHOUSE_CLUSTER=nowhere") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// compareClusterQueries runs the cluster mode's queries on both engines of
+// the single-server tests: those that read system tables (no macros, no
+// cluster, no replicas there, on either) and the index marks, on a plain
+// table of the same columns. The two that need ZooKeeper are parsed on
+// 26.5 (EXPLAIN AST; chDB runs no cluster) and run on 18.16 with
+// ZooKeeper by TestClusterReplicas.
+func compareClusterQueries(t *testing.T, ss []side) {
+	t.Helper()
+	ctx := context.Background()
+	same[storage.MacrosRow](t, "Macros", ss, storage.Macros(), true)
+	type n struct {
+		N uint64 `ch:"n"`
+	}
+	if got := same[n](t, "ClusterHosts", ss, storage.ClusterHosts(testenv.ClusterName), false); len(got) != 1 || got[0].N != 0 {
+		t.Errorf("ClusterHosts on a server of no cluster: %+v", got)
+	}
+	if got := same[storage.CaughtUpRow](t, "ReplicaCaughtUp", ss, storage.ReplicaCaughtUp(), false); len(got) != 1 || got[0] != (storage.CaughtUpRow{}) {
+		t.Errorf("ReplicaCaughtUp without replicated tables: %+v", got)
+	}
+	exec2(t, "IndexMarksSQL", ss, storage.Query{SQL: storage.IndexMarksSQL})
+	for _, s := range ss {
+		rows := [][]any{storage.IndexMarkRow("r1", false, 10), storage.IndexMarkRow("r1", true, 10), storage.IndexMarkRow("r1", false, 30),
+			storage.IndexMarkRow("r2", false, 5), storage.IndexMarkRow("r2", true, 5)}
+		if err := s.e.Insert(ctx, storage.IndexMarks, storage.IndexMarkColumns, rows); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+	}
+	marks := same[storage.IndexMark](t, "ReadIndexMarks", ss, storage.ReadIndexMarks(), false)
+	want := []storage.IndexMark{{Replica: "r1", Marked: 30, Repaired: 10}, {Replica: "r2", Marked: 5, Repaired: 5}}
+	if !reflect.DeepEqual(marks, want) || !marks[0].Stale() || marks[1].Stale() {
+		t.Errorf("index marks %+v, want %+v (r1 stale, r2 repaired)", marks, want)
+	}
+	for name, q := range map[string]storage.Query{
+		"CreateIndexMarks": storage.CreateIndexMarks("db"),
+		"ReplicaNames":     storage.ReplicaNames("db", "01", storage.Measurements),
+	} {
+		covered[name] = true
+		for _, s := range ss {
+			if s.name == "18.16" {
+				continue // no EXPLAIN; run for real in TestClusterReplicas
+			}
+			sql, err := chdbengine.Bind(q.SQL, q.Args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.tsv("EXPLAIN AST " + sql); err != nil {
+				t.Errorf("%s does not parse on %s: %v\n%s", name, s.name, err, q.SQL)
+			}
+		}
 	}
 }
