@@ -335,6 +335,7 @@ func TestSameResultsOnBothEngines(t *testing.T) {
 		}
 	}
 	compareReportQueries(t, ss)
+	compareClusterQueries(t, ss)
 	everyBuilderCompared(t)
 }
 
