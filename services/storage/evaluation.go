@@ -237,11 +237,18 @@ type SeriesCounts struct {
 }
 
 // countNames name the columns of counts: samples and meeting in C, in P,
-// and the arrays of the short windows.
-type countNames [6]string
+// and of the short windows: arrays, or with scalar one column per window
+// (the name and the window's index), which a sum adds up without building
+// an array per row.
+type countNames struct {
+	c, p   [2]string
+	short  [2]string
+	scalar bool
+}
 
 // seriesColumns are the columns of SeriesCounts.
-var seriesColumns = countNames{"samples_c", "meeting_c", "samples_p", "meeting_p", "short_samples", "short_meeting"}
+var seriesColumns = countNames{c: [2]string{"samples_c", "meeting_c"}, p: [2]string{"samples_p", "meeting_p"},
+	short: [2]string{"short_samples", "short_meeting"}}
 
 // counts writes the counts of SeriesCounts over the intervals of a span,
 // named by names, with one expression builder per kind: samples(i) and
@@ -258,20 +265,26 @@ func counts(iv []interval, names countNames, samples, meeting func(interval) (st
 		return e
 	}
 	cols := []string{
-		expr(samples, iv[1]) + " AS " + names[0], expr(meeting, iv[1]) + " AS " + names[1],
-		expr(samples, iv[0]) + " AS " + names[2], expr(meeting, iv[0]) + " AS " + names[3],
+		expr(samples, iv[1]) + " AS " + names.c[0], expr(meeting, iv[1]) + " AS " + names.c[1],
+		expr(samples, iv[0]) + " AS " + names.p[0], expr(meeting, iv[0]) + " AS " + names.p[1],
 	}
 	short := func(f func(interval) (string, []any), name string) string {
 		if len(iv) == 2 {
 			return "emptyArrayUInt64() AS " + name
 		}
 		parts := make([]string, 0, len(iv)-2)
-		for _, i := range iv[2:] {
+		for j, i := range iv[2:] {
 			parts = append(parts, expr(f, i))
+			if names.scalar {
+				parts[j] += fmt.Sprintf(" AS %s%d", name, j)
+			}
+		}
+		if names.scalar {
+			return strings.Join(parts, ", ")
 		}
 		return "[" + strings.Join(parts, ", ") + "] AS " + name
 	}
-	cols = append(cols, short(samples, names[4]), short(meeting, names[5]))
+	cols = append(cols, short(samples, names.short[0]), short(meeting, names.short[1]))
 	return strings.Join(cols, ", "), args
 }
 

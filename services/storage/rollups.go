@@ -201,10 +201,20 @@ func CountRollups(s Span, exclude []uint64) Query {
 			)`, sel, target, meets("n", "above"), extra, MeasurementDays, filter))
 		args = append(append(append(append(args, a...), innerArgs...), s.From.UnixNano(), s.To.UnixNano(), date(d)), filterArgs...)
 	}
+	short := func(name string) string {
+		if len(s.Windows) == 0 {
+			return "emptyArrayUInt64()"
+		}
+		parts := make([]string, len(s.Windows))
+		for j := range parts {
+			parts[j] = fmt.Sprintf("sum(%s%d)", name, j)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	}
 	return Query{
 		SQL: `SELECT series, any(sseries) AS service_hash, any(mseries) AS municipality_hash,
 			sum(sc) AS samples_c, sum(mc) AS meeting_c, sum(sp) AS samples_p, sum(mp) AS meeting_p,
-			max(l) AS last_ns, sumForEach(ss) AS short_samples, sumForEach(sm) AS short_meeting
+			max(l) AS last_ns, ` + short("ss") + ` AS short_samples, ` + short("sm") + ` AS short_meeting
 		FROM (` + strings.Join(branches, " UNION ALL ") + `)
 		GROUP BY series
 		HAVING last_ns > 0`,
@@ -214,9 +224,9 @@ func CountRollups(s Span, exclude []uint64) Query {
 }
 
 // branchColumns name the counts of each branch of CountRollups, apart
-// from the totals: ClickHouse 18.16 reads sum(x) AS x as an aggregate
-// inside an aggregate.
-var branchColumns = countNames{"sc", "mc", "sp", "mp", "ss", "sm"}
+// from the totals (ClickHouse 18.16 reads sum(x) AS x as an aggregate
+// inside an aggregate), one column per short window.
+var branchColumns = countNames{c: [2]string{"sc", "mc"}, p: [2]string{"sp", "mp"}, short: [2]string{"ss", "sm"}, scalar: true}
 
 // repeatList is n copies of p, comma-separated.
 func repeatList(n int, p string) string {
