@@ -24,7 +24,18 @@ type Reader struct {
 	raw bool
 
 	mu        sync.Mutex
-	catalogue *catalogueRows // the last catalogue read, with its fingerprint
+	catalogue *catalogueRows  // the last catalogue read, with its fingerprint
+	built     *builtCatalogue // the catalogue of every municipality at the last T
+}
+
+// builtCatalogue is the catalogue of every municipality at some T, read
+// with fingerprint print, when rows events had been read of which upTo
+// were at or before T. Nothing may change it: evaluations share it.
+type builtCatalogue struct {
+	print      storage.Fingerprint
+	rows, upTo int
+	cat        *Catalogue
+	h          *Hashes
 }
 
 // catalogueRows are the whole catalogue as read when the catalogue table
@@ -68,16 +79,14 @@ func (r *Reader) DropLeftovers(ctx context.Context) error {
 // Read returns the inputs of every known municipality at T (only of the
 // named one when municipality is not empty), for windows of length w.
 func (r *Reader) Read(ctx context.Context, at time.Time, w time.Duration, municipality string) (*engine.Inputs, error) {
-	rows, err := r.catalogueRows(ctx, at, municipality)
+	cat, h, err := r.catalogueAt(ctx, at, municipality)
 	if err != nil {
 		return nil, err
 	}
-	cat := BuildCatalogue(rows, at)
 	out := &engine.Inputs{Municipalities: map[string]*engine.Input{}}
 	if municipality != "" && !cat.Known[municipality] {
 		return out, nil
 	}
-	h := NewHashes(cat)
 	t, err := r.measurements(ctx, at, w, municipality, cat, h)
 	if err != nil {
 		return nil, err
@@ -90,16 +99,18 @@ func (r *Reader) Read(ctx context.Context, at time.Time, w time.Duration, munici
 		x := &engine.Input{Input: maturity.Input{Municipality: m, At: at}, Short: map[maturity.SLAKey]map[string]maturity.WindowStats{},
 			Unattributed: t.Unattributed[m]}
 		in := &x.Input
-		for id, s := range cat.Services[m] {
-			s.MeasurementsC = t.CountC[m][id]
-			s.LastMeasurement = t.Last[m][id]
-			in.Services = append(in.Services, *s)
+		for id, s := range cat.Services[m] { // copies: the catalogue may serve other evaluations
+			svc := *s
+			svc.MeasurementsC = t.CountC[m][id]
+			svc.LastMeasurement = t.Last[m][id]
+			in.Services = append(in.Services, svc)
 		}
 		sort.Slice(in.Services, func(i, j int) bool { return in.Services[i].ID < in.Services[j].ID })
 		for k, s := range cat.SLAs[m] {
 			st := t.SLAs[m][k]
-			s.C, s.P = st.C, st.P
-			in.SLAs = append(in.SLAs, *s)
+			sla := *s
+			sla.C, sla.P = st.C, st.P
+			in.SLAs = append(in.SLAs, sla)
 			if len(st.Short) > 0 {
 				x.Short[k] = st.Short
 			}
@@ -117,26 +128,61 @@ func (r *Reader) Read(ctx context.Context, at time.Time, w time.Duration, munici
 	return out, nil
 }
 
+// catalogueAt returns the catalogue in force at T and the hashes of the
+// series that can count. Those of every municipality are kept until the
+// catalogue table changes or T passes one of its events: the periodic
+// evaluations, 30 s apart, mostly find them unchanged.
+func (r *Reader) catalogueAt(ctx context.Context, at time.Time, municipality string) (*Catalogue, *Hashes, error) {
+	rows, print, err := r.catalogueRows(ctx, at, municipality)
+	if err != nil {
+		return nil, nil, err
+	}
+	if r.raw || municipality != "" {
+		cat := BuildCatalogue(rows, at)
+		return cat, NewHashes(cat), nil
+	}
+	limit, upTo := at.UnixNano(), 0
+	for i := range rows {
+		if rows[i].Time <= limit {
+			upTo++
+		}
+	}
+	r.mu.Lock()
+	c := r.built
+	r.mu.Unlock()
+	// The same rows with as many at or before T are the same rows at or
+	// before T.
+	if c != nil && c.print == print && c.upTo == upTo && c.rows == len(rows) {
+		return c.cat, c.h, nil
+	}
+	cat := BuildCatalogue(rows, at)
+	c = &builtCatalogue{print: print, rows: len(rows), upTo: upTo, cat: cat, h: NewHashes(cat)}
+	r.mu.Lock()
+	r.built = c
+	r.mu.Unlock()
+	return c.cat, c.h, nil
+}
+
 // catalogueRows returns the councils' catalogue events (of one
 // municipality when it is not empty). The whole catalogue is read again
 // only when the table's fingerprint has changed since the last read: the
 // catalogue changes seldom and every evaluation needs it. With Raw, the
 // events up to T are read every time.
-func (r *Reader) catalogueRows(ctx context.Context, at time.Time, municipality string) ([]storage.CatalogueRow, error) {
+func (r *Reader) catalogueRows(ctx context.Context, at time.Time, municipality string) ([]storage.CatalogueRow, storage.Fingerprint, error) {
 	if r.raw {
 		var rows []storage.CatalogueRow
 		if err := r.db.Select(ctx, &rows, storage.CatalogueUpTo(at, municipality)); err != nil {
-			return nil, fmt.Errorf("read catalogue: %w", err)
+			return nil, storage.Fingerprint{}, fmt.Errorf("read catalogue: %w", err)
 		}
-		return rows, nil
+		return rows, storage.Fingerprint{}, nil
 	}
 	// The fingerprint first: rows read after it are at least as new.
 	var print []storage.Fingerprint
 	if err := r.db.Select(ctx, &print, storage.CatalogueFingerprint()); err != nil {
-		return nil, fmt.Errorf("read catalogue fingerprint: %w", err)
+		return nil, storage.Fingerprint{}, fmt.Errorf("read catalogue fingerprint: %w", err)
 	}
 	if len(print) != 1 {
-		return nil, fmt.Errorf("read catalogue fingerprint: %d rows", len(print))
+		return nil, storage.Fingerprint{}, fmt.Errorf("read catalogue fingerprint: %d rows", len(print))
 	}
 	r.mu.Lock()
 	c := r.catalogue
@@ -144,7 +190,7 @@ func (r *Reader) catalogueRows(ctx context.Context, at time.Time, municipality s
 	if c == nil || c.print != print[0] {
 		var rows []storage.CatalogueRow
 		if err := r.db.Select(ctx, &rows, storage.Catalogue()); err != nil {
-			return nil, fmt.Errorf("read catalogue: %w", err)
+			return nil, storage.Fingerprint{}, fmt.Errorf("read catalogue: %w", err)
 		}
 		c = &catalogueRows{print: print[0], rows: rows}
 		r.mu.Lock()
@@ -152,7 +198,7 @@ func (r *Reader) catalogueRows(ctx context.Context, at time.Time, municipality s
 		r.mu.Unlock()
 	}
 	if municipality == "" {
-		return c.rows, nil
+		return c.rows, c.print, nil
 	}
 	var out []storage.CatalogueRow
 	for _, x := range c.rows {
@@ -160,7 +206,7 @@ func (r *Reader) catalogueRows(ctx context.Context, at time.Time, municipality s
 			out = append(out, x)
 		}
 	}
-	return out, nil
+	return out, c.print, nil
 }
 
 // measurements aggregates every series of measurements over the windows
