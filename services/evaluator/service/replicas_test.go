@@ -169,6 +169,38 @@ func TestFaultClickHouseReplicaLost(t *testing.T) {
 			t.Errorf("r%d: %d rows, %d identities, %d with FINAL; want %d of each", i+1, rows, distinct, final, want)
 		}
 	}
+	// Both losses were marked, and repaired; then each replica's identity
+	// index (its own Set tables) holds every stored identity, those
+	// written through the other replica while it was lost included.
+	testenv.Eventually(t, "both replicas' indexes marked and repaired", 60*time.Second, func() bool {
+		var marked, stale uint64
+		err := r[0].QueryRow(ctx, "SELECT toUInt64(countIf(m > 0)), toUInt64(countIf(m > rp)) FROM (SELECT replica, maxIf(at, repaired = 0) AS m, "+
+			"maxIf(at, repaired = 1) AS rp FROM identity_index_marks GROUP BY replica)").Scan(&marked, &stale)
+		return err == nil && marked == 2 && stale == 0
+	})
+	for i, conn := range r {
+		var tables []string
+		rows, err := conn.Query(ctx, "SELECT name FROM system.tables WHERE database = currentDatabase() AND match(name, '^identities_[0-9]{6}$')")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			tables = append(tables, "h IN "+n)
+		}
+		rows.Close()
+		if len(tables) == 0 {
+			t.Fatalf("r%d: no identity index", i+1)
+		}
+		in := stored(conn, "SELECT count() FROM (SELECT cityHash64(municipality, publisher, id) AS h FROM {t}) WHERE "+strings.Join(tables, " OR "))
+		if in != want {
+			t.Errorf("r%d: %d of %d stored identities in its identity index", i+1, in, want)
+		}
+	}
+
 	// The rollups the views filled on whichever replica took each insert
 	// are the same on both: each row's digest, summed.
 	for _, q := range []string{

@@ -37,7 +37,6 @@ type Replicas struct {
 
 // peer is another replica, reached on a connection of its own.
 type peer struct {
-	addr    string
 	name    string // {replica} macro, once known
 	st      *Store // nil until connected
 	retryAt time.Time
@@ -56,7 +55,7 @@ const (
 func NewReplicas(st *Store, cluster string) *Replicas {
 	r := &Replicas{Store: st, cluster: cluster, peers: map[string]*peer{}}
 	for _, a := range st.c.Addrs() {
-		r.peers[a] = &peer{addr: a}
+		r.peers[a] = &peer{}
 	}
 	return r
 }
@@ -95,65 +94,67 @@ func (r *Replicas) Remember(ctx context.Context, rows []Row) error {
 
 // rememberOn records the rows' identities on the replica at addr.
 func (r *Replicas) rememberOn(ctx context.Context, addr string, rows []Row) error {
-	p, err := r.peer(ctx, addr)
+	st, _, err := r.peer(ctx, addr)
 	if err != nil {
 		return err
-	}
-	r.mu.Lock()
-	st := p.st
-	r.mu.Unlock()
-	if st == nil {
-		return fmt.Errorf("replica %s lost", addr)
 	}
 	pctx, cancel := context.WithTimeout(ctx, PeerTimeout)
 	defer cancel()
 	if err := st.Remember(pctx, rows); err != nil {
-		r.drop(p, err)
+		r.drop(addr, st, err)
 		return err
 	}
 	return nil
 }
 
-// peer returns the replica at addr connected, migrated and with its index
-// prepared, or an error while it is not reachable.
-func (r *Replicas) peer(ctx context.Context, addr string) (*peer, error) {
+// peer returns the store and name of the replica at addr, connected,
+// migrated and with its index prepared, or an error while it is not
+// reachable.
+func (r *Replicas) peer(ctx context.Context, addr string) (*Store, string, error) {
 	r.mu.Lock()
 	p := r.peers[addr]
-	connected, retryAt := p.st != nil, p.retryAt
+	st, name, retryAt := p.st, p.name, p.retryAt
 	r.mu.Unlock()
-	if connected {
-		return p, nil
+	if st != nil {
+		return st, name, nil
 	}
 	if time.Now().Before(retryAt) {
-		return nil, fmt.Errorf("replica %s unreachable; next try in %s", addr, time.Until(retryAt).Round(time.Second))
+		return nil, "", fmt.Errorf("replica %s unreachable; next try in %s", addr, time.Until(retryAt).Round(time.Second))
 	}
 	pctx, cancel := context.WithTimeout(ctx, PeerTimeout)
 	defer cancel()
 	c, err := r.c.OpenOn(pctx, addr)
 	if err != nil {
-		r.drop(p, err)
-		return nil, err
+		r.drop(addr, nil, err)
+		return nil, "", err
 	}
-	st := New(c, r.maxLateness, r.log)
-	name, err := r.ready(ctx, st, true)
-	if err != nil {
+	st = New(c, r.maxLateness, r.log)
+	if name, err = r.ready(ctx, st, true); err != nil {
 		c.Close()
-		r.drop(p, err)
-		return nil, err
+		r.drop(addr, nil, err)
+		return nil, "", err
 	}
 	r.mu.Lock()
-	p.st, p.name = st, name
+	if p.st != nil { // connected meanwhile by the other goroutine
+		c.Close()
+		st = p.st
+	} else {
+		p.st = st
+	}
+	p.name = name
 	r.mu.Unlock()
 	r.log.Info("clickhouse: replica reached; recording identities there too", "addr", addr, "replica", name)
-	return p, nil
+	return st, name, nil
 }
 
-// drop closes the connection to p after err, not to be tried for a while.
-func (r *Replicas) drop(p *peer, err error) {
+// drop closes the connection st to the replica at addr after err (st nil
+// when none was made), not to be tried again for PeerRetry.
+func (r *Replicas) drop(addr string, st *Store, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if p.st != nil {
-		r.log.Warn("clickhouse: replica lost; marking its identity index stale", "addr", p.addr, "replica", p.name, "err", err)
+	p := r.peers[addr]
+	if st != nil && p.st == st {
+		r.log.Warn("clickhouse: replica lost; marking its identity index stale", "addr", addr, "replica", p.name, "err", err)
 		p.st.c.Close()
 		p.st = nil
 	}
@@ -325,12 +326,12 @@ func (r *Replicas) Maintain(ctx context.Context, log *slog.Logger) {
 			if a == current {
 				continue
 			}
-			p, err := r.peer(ctx, a)
+			st, name, err := r.peer(ctx, a)
 			if err != nil {
 				continue
 			}
-			if err := r.repair(ctx, p.st, p.name, true); err != nil && !errors.Is(err, errNotCaughtUp) && ctx.Err() == nil {
-				log.Warn("clickhouse: replica's identity index not repaired yet", "addr", a, "replica", p.name, "err", err)
+			if err := r.repair(ctx, st, name, true); err != nil && !errors.Is(err, errNotCaughtUp) && ctx.Err() == nil {
+				log.Warn("clickhouse: replica's identity index not repaired yet", "addr", a, "replica", name, "err", err)
 			}
 		}
 	}
