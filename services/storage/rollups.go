@@ -66,6 +66,20 @@ func ceilDay(t time.Time) time.Time {
 
 func date(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
 // CountRollups counts what CountSeries counts, from MeasurementDays: for
 // the days inside the span that no window edge cuts, from each day's
 // samples and values alone; for each day an edge cuts (the span's ends, T-2W,
@@ -115,12 +129,21 @@ func CountRollups(s Span, exclude []uint64) Query {
 	// Whole days: a day counts in a window when it lies inside it.
 	first, end := ceilDay(s.From), floorDay(s.To)
 	if first.Before(end) {
-		in := func(i interval) (string, []any) {
-			return "day >= toDate(?) AND day < toDate(?)", []any{date(ceilDay(time.Unix(0, i.lo))), date(floorDay(time.Unix(0, i.hi)))}
+		// The whole days inside a window: none, all, or a range to test.
+		in := func(i interval, col string) (string, []any) {
+			a, b := ceilDay(time.Unix(0, i.lo)), floorDay(time.Unix(0, i.hi))
+			a, b = maxTime(a, first), minTime(b, end)
+			switch {
+			case !a.Before(b):
+				return "toUInt64(0)", nil
+			case a.Equal(first) && b.Equal(end):
+				return col, nil
+			}
+			return "if(day >= toDate(?) AND day < toDate(?), " + col + ", toUInt64(0))", []any{date(a), date(b)}
 		}
 		sel, a := counts(iv, branchColumns,
-			func(i interval) (string, []any) { c, x := in(i); return "if(" + c + ", n, toUInt64(0))", x },
-			func(i interval) (string, []any) { c, x := in(i); return "if(" + c + ", m, toUInt64(0))", x })
+			func(i interval) (string, []any) { return in(i, "n") },
+			func(i interval) (string, []any) { return in(i, "m") })
 		where := "day >= toDate(?) AND day < toDate(?)"
 		wargs := []any{date(first), date(end)}
 		if len(edgeDays) > 0 {
