@@ -257,12 +257,12 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	// Two replicas racing on copies of the same events would leave a second
-	// row per identity until merged, with the identities recorded in the
+	// row per identity until merged, with those identities recorded in the
 	// duplicates table: the verdicts must not change meanwhile.
 	cols := strings.Join(storage.MeasurementColumns, ", ")
 	for _, q := range []string{
-		"INSERT INTO {db}.measurements (" + cols + ") SELECT " + cols + " FROM {db}.measurements WHERE municipality = 'municipi-5' LIMIT 60",
-		"INSERT INTO {db}.duplicates (municipality, publisher, id, detected_at, resolved, version) SELECT municipality, publisher, id, now(), 0, 1 FROM {db}.measurements WHERE municipality = 'municipi-5' LIMIT 60",
+		"INSERT INTO {db}.measurements (" + cols + ") SELECT " + cols + " FROM {db}.measurements WHERE municipality = 'municipi-5' ORDER BY id LIMIT 60",
+		"INSERT INTO {db}.duplicates (municipality, publisher, id, detected_at, resolved, version) SELECT DISTINCT municipality, publisher, id, now(), 0, 1 FROM {db}.measurements WHERE municipality = 'municipi-5' ORDER BY id LIMIT 60",
 	} {
 		if err := ch.Exec(ctx, strings.ReplaceAll(q, "{db}", "`"+ch.Database+"`")); err != nil {
 			t.Fatal(err)
