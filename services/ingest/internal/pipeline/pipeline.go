@@ -84,9 +84,11 @@ const (
 	Group = "ingest"
 	// PinnedTTL is how long the server keeps a client pinned without a
 	// new pull request from it. A client pulls at least every PullExpires,
-	// and more often while it takes messages, so it keeps the pin unless
-	// it is gone or stuck in a write for this long; a standby then takes
-	// over. A starting replica takes over at once (takeOver).
+	// and more often while it takes messages, and while a slow write holds
+	// it up it keeps the pin with pull requests that take nothing
+	// (keepPin); so it keeps the pin unless it is gone or stuck outside a
+	// write for this long, and a standby then takes over. A starting
+	// replica takes over at once (takeOver).
 	PinnedTTL = 10 * time.Second
 	// PullExpires is the life of a pull request, PullHeartbeat how often
 	// the server says one is still waiting.
@@ -255,6 +257,8 @@ type Pipeline struct {
 	healthy bool
 	lastPin string          // of the last message received
 	lost    map[string]bool // pins this process held and lost
+	iter    Iterator        // the running one
+	busy    int             // batches being written or settled
 }
 
 // New returns a pipeline on the durable consumer cons; Run starts it.
@@ -347,6 +351,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if p.info != nil {
 		go p.watchPending(ctx)
 	}
+	go p.keepPin(ctx)
 	full, written := make(chan []item), make(chan *writtenBatch)
 	var stages sync.WaitGroup
 	stages.Go(func() {
@@ -408,6 +413,9 @@ func (p *Pipeline) fetch(ctx context.Context, in chan<- item) {
 		// besides the batches, whatever the size of the messages waiting.
 		iter, err := src.Messages()
 		if err == nil {
+			p.mu.Lock()
+			p.iter = iter
+			p.mu.Unlock()
 			stop := context.AfterFunc(ctx, iter.Drain)
 			err = p.read(iter, in)
 			stop()
@@ -489,14 +497,20 @@ type writtenBatch struct {
 // given back to the server instead, for the writer that holds it now.
 // Batches are written one at a time: a batch's look-up sees the rows of
 // the batch before.
-func (p *Pipeline) write(ctx context.Context, batch []item) *writtenBatch {
+func (p *Pipeline) write(ctx context.Context, batch []item) (w *writtenBatch) {
 	p.m.BatchSize.Observe(float64(len(batch)))
 	batch = p.giveBack(batch)
 	if len(batch) == 0 {
 		return nil
 	}
+	p.setBusy(1)
+	defer func() {
+		if w == nil {
+			p.setBusy(-1)
+		}
+	}()
 	var rejects []*item
-	w := &writtenBatch{batch: batch, first: make(map[store.Identity]int, len(batch))}
+	w = &writtenBatch{batch: batch, first: make(map[store.Identity]int, len(batch))}
 	for i := range batch {
 		it := &batch[i]
 		if it.rej != nil {
@@ -564,6 +578,7 @@ func (p *Pipeline) write(ctx context.Context, batch []item) *writtenBatch {
 // it succeeds or ctx ends), then the acknowledgement of every message.
 // Nothing is acknowledged that is not safely stored or dead-lettered.
 func (p *Pipeline) settle(ctx context.Context, w *writtenBatch) {
+	defer p.setBusy(-1)
 	defer w.stop()
 	if len(w.first) > 0 {
 		ok := p.retry(ctx, "clickhouse", func(ctx context.Context) error {
@@ -624,6 +639,36 @@ func (p *Pipeline) count(batch []item, first map[store.Identity]int) {
 	}
 	for r, n := range rejections {
 		p.m.Rejections.WithLabelValues(r.reason, r.publisher).Add(float64(n))
+	}
+}
+
+func (p *Pipeline) setBusy(d int) {
+	p.mu.Lock()
+	p.busy += d
+	p.mu.Unlock()
+}
+
+// keepPin keeps the consumer's pin while batches are being written or
+// settled: a write that stays slow for PinnedTTL (ClickHouse struggling,
+// or a race check over a large table) would otherwise stop the pulls and
+// hand the consumer to a standby that would meet the same ClickHouse,
+// making every batch in flight a race to check. A writer that is gone, or
+// stuck anywhere else, still loses the pin after PinnedTTL.
+func (p *Pipeline) keepPin(ctx context.Context) {
+	t := time.NewTicker(PinnedTTL / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		iter, busy := p.iter, p.busy > 0
+		p.mu.Unlock()
+		if k, ok := iter.(interface{ KeepPin() }); ok && busy {
+			k.KeepPin()
+		}
 	}
 }
 
@@ -1046,4 +1091,5 @@ func (i pullIter) Next() (Msg, error) {
 	}
 	return m, nil
 }
-func (i pullIter) Drain() { i.it.Drain() }
+func (i pullIter) Drain()   { i.it.Drain() }
+func (i pullIter) KeepPin() { i.it.KeepPin() }

@@ -256,3 +256,43 @@ func TestPinReleasedAtStartAndStop(t *testing.T) {
 		t.Fatalf("%d releases, want only the one at start", n)
 	}
 }
+
+// keepingSource is a fake source whose iterator counts KeepPin calls.
+type keepingSource struct {
+	fakeSource
+	keeps atomic.Int32
+}
+
+func (s *keepingSource) Messages() (Iterator, error) {
+	it, err := s.fakeSource.Messages()
+	return keepingIter{it.(*fakeIter), &s.keeps}, err
+}
+
+type keepingIter struct {
+	*fakeIter
+	keeps *atomic.Int32
+}
+
+func (i keepingIter) KeepPin() { i.keeps.Add(1) }
+
+// While a batch is being written or settled for longer than a quarter of
+// the pin's time-to-live, the pin is kept; while the loop idles, it is
+// left to the pulls.
+func TestPinKeptDuringSlowWrites(t *testing.T) {
+	m := validMsg("slow", 1)
+	src := &keepingSource{fakeSource: fakeSource{msgs: []*fakeMsg{m}}}
+	sink := newCheckingSink()
+	sink.delay = PinnedTTL/4 + PinnedTTL/8
+	p := newTest(src, &fakeDLQ{}, sink, testConfig())
+	stop := run(t, p)
+	defer stop()
+	acked(t, m)
+	if src.keeps.Load() == 0 {
+		t.Fatal("the pin was not kept during a slow write")
+	}
+	kept := src.keeps.Load()
+	time.Sleep(PinnedTTL / 2)
+	if n := src.keeps.Load(); n != kept {
+		t.Fatalf("the pin was kept %d times more while idle", n-kept)
+	}
+}

@@ -253,6 +253,38 @@ func (it *Iter) deliver(m *nats.Msg) {
 	signal(it.wake)
 }
 
+// KeepPin sends a pull request that cannot take any message (it asks for
+// one byte) and so only tells the server this client is there: the server
+// restarts the pin's timer on every pull request that names the pin. The
+// writer uses it while a slow write keeps it from pulling, so that it does
+// not lose the pin to a standby that could do no better.
+func (it *Iter) KeepPin() {
+	it.mu.Lock()
+	pin := it.pin
+	if pin == "" || it.draining || it.closed {
+		it.mu.Unlock()
+		return
+	}
+	if it.askedMsgs == 0 {
+		it.heard = time.Now()
+	}
+	it.askedMsgs++
+	it.askedByte++
+	it.mu.Unlock()
+	cfg := it.c.cfg
+	body, _ := json.Marshal(request{Batch: 1, MaxBytes: 1, Expires: cfg.Expires.Nanoseconds(), Heartbeat: cfg.Heartbeat.Nanoseconds(),
+		Group: cfg.Group, Pin: pin})
+	if err := it.c.nc.PublishRequest(it.subject(), it.inbox, body); err != nil {
+		it.mu.Lock()
+		it.askedMsgs, it.askedByte = max(it.askedMsgs-1, 0), max(it.askedByte-1, 0)
+		it.mu.Unlock()
+	}
+}
+
+func (it *Iter) subject() string {
+	return fmt.Sprintf("$JS.API.CONSUMER.MSG.NEXT.%s.%s", it.c.cfg.Stream, it.c.cfg.Consumer)
+}
+
 // request is a pull request as the server reads it.
 type request struct {
 	Batch     int    `json:"batch"`
@@ -267,7 +299,7 @@ type request struct {
 // for lost after a reconnection or when the server has gone quiet.
 func (it *Iter) pullLoop() {
 	cfg := it.c.cfg
-	subject := fmt.Sprintf("$JS.API.CONSUMER.MSG.NEXT.%s.%s", cfg.Stream, cfg.Consumer)
+	subject := it.subject()
 	tick := time.NewTicker(cfg.Heartbeat)
 	defer tick.Stop()
 	for {

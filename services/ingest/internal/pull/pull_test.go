@@ -314,3 +314,41 @@ func TestResumesAfterServerRestart(t *testing.T) {
 		}
 	}
 }
+
+// A client that takes nothing for a while (its writes are slow, its
+// allowance full) keeps its pin with KeepPin, and the standby gets
+// nothing; once it stops, the pin moves to the standby after the pin's
+// time-to-live.
+func TestKeepPin(t *testing.T) {
+	ns := testenv.NATS(t)
+	ttl := 2 * time.Second
+	js := setup(t, ns, ttl)
+	cfg := config()
+	cfg.MaxMessages = 10
+	slow := start(t, ns, cfg)
+	publish(t, js, 1, nil, nil)
+	_ = next(t, slow, 5*time.Second).Ack() // slow is pinned
+	pin := slow.Pin()
+	standby := feed(start(t, ns, config()))
+	publish(t, js, 100, nil, nil) // slow fetches its ten and takes none
+	until := time.Now().Add(3 * ttl)
+	for time.Now().Before(until) {
+		slow.KeepPin()
+		select {
+		case m := <-standby:
+			t.Fatalf("the standby got a message under pin %q while the pin was kept", m.Pin())
+		case <-time.After(ttl / 4):
+		}
+	}
+	if slow.Pin() != pin {
+		t.Fatalf("pin changed from %q to %q", pin, slow.Pin())
+	}
+	select {
+	case m := <-standby:
+		if m.Pin() == pin {
+			t.Fatalf("the standby got a message under the slow client's pin")
+		}
+	case <-time.After(3 * ttl):
+		t.Fatal("the standby did not take over once the pin was no longer kept")
+	}
+}

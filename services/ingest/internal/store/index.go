@@ -164,7 +164,7 @@ func (s *Store) Stored(ctx context.Context, ids []Identity) (map[Identity]bool, 
 	if len(ids) == 0 {
 		return found, nil
 	}
-	var hits, rows []Identity
+	var hits []Identity
 	if err := s.db.Select(ctx, &hits, storage.IndexHits(ids, s.index.tables())); err != nil {
 		s.repairIfMissing(ctx, err)
 		return nil, fmt.Errorf("look up identities in the index: %w", err)
@@ -172,6 +172,7 @@ func (s *Store) Stored(ctx context.Context, ids []Identity) (map[Identity]bool, 
 	if len(hits) == 0 {
 		return found, nil
 	}
+	var rows []Identity
 	if err := s.db.Select(ctx, &rows, storage.Existing(hits)); err != nil {
 		return nil, fmt.Errorf("look up stored identities: %w", err)
 	}
