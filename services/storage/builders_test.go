@@ -46,7 +46,7 @@ func TestBuilders(t *testing.T) {
 		"IncidentsUpTo":            storage.IncidentsUpTo(at, hostile),
 		"PendingDuplicates":        storage.PendingDuplicates(),
 		"CreateTargets":            storage.CreateTargets("sla_targets_1_2"),
-		"FillTargets":              storage.FillTargets("sla_targets_1_2", []storage.Target{{Series: series[0], Target: 1}}),
+		"FillTargets":              storage.FillTargets("sla_targets_1_2", storage.TargetRows([]storage.Target{{Series: series[0], Target: 1}})),
 		"DropTable":                storage.DropTable("sla_targets_1_2"),
 		"LeftoverTargets":          storage.LeftoverTargets(),
 		"CountSeries":              storage.CountSeries(span, true, []storage.StoredSeries{{Series: 1, Municipality: hostile, Publisher: "p"}}),

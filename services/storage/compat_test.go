@@ -277,8 +277,8 @@ func TestSameResultsOnBothEngines(t *testing.T) {
 
 	table := storage.NewTargetTable()
 	exec2(t, "CreateTargets", ss, storage.CreateTargets(table))
-	exec2(t, "FillTargets", ss, storage.FillTargets(table, []storage.Target{
-		{Series: series[0], Target: 2.5}, {Series: series[1], Target: 2.5}, {Series: series[2], LowerIsBetter: true, Target: 15}}))
+	exec2(t, "FillTargets", ss, storage.FillTargets(table, storage.TargetRows([]storage.Target{
+		{Series: series[0], Target: 2.5}, {Series: series[1], Target: 2.5}, {Series: series[2], LowerIsBetter: true, Target: 15}})))
 	if n := same[storage.TableName](t, "LeftoverTargets", ss, storage.LeftoverTargets(), false); len(n) != 1 || n[0].Name != table {
 		t.Errorf("leftover targets: %+v", n)
 	}

@@ -140,11 +140,12 @@ type Target struct {
 	Target        float64
 }
 
-// FillTargets loads targets into an SLA target table, keyed by the hash
-// of each series (SeriesHash), so no name travels.
-func FillTargets(table string, targets []Target) Query {
+// TargetRows are the rows of an SLA target table for targets, keyed by the
+// hash of each series (SeriesHash), so no name travels; FillTargets loads
+// them. They depend on the catalogue alone, so a reader can keep them.
+func TargetRows(targets []Target) *External {
 	t := &External{Name: "slas", Columns: []Column{{"series", "UInt64"}, {"sign", "Float64"}, {"bound", "Float64"},
-		{"from_key", "UInt64"}, {"lower", "UInt8"}}}
+		{"from_key", "UInt64"}, {"lower", "UInt8"}}, Rows: make([][]any, 0, len(targets))}
 	for _, x := range targets {
 		if x.LowerIsBetter { // v <= t: -v >= -t, and not ValueKey(v) >= ValueKey(t)+1
 			t.Append(SeriesHash(x.Series), -1.0, -x.Target, ValueKey(x.Target)+1, uint8(1))
@@ -152,7 +153,12 @@ func FillTargets(table string, targets []Target) Query {
 			t.Append(SeriesHash(x.Series), 1.0, x.Target, ValueKey(x.Target), uint8(0))
 		}
 	}
-	return Query{SQL: "INSERT INTO " + table + " SELECT series, sign, bound, from_key, lower FROM slas", External: []*External{t}}
+	return t
+}
+
+// FillTargets loads the rows of TargetRows into an SLA target table.
+func FillTargets(table string, rows *External) Query {
+	return Query{SQL: "INSERT INTO " + table + " SELECT series, sign, bound, from_key, lower FROM " + rows.Name, External: []*External{rows}}
 }
 
 // DropTable drops a table if it exists.

@@ -88,8 +88,31 @@ func minTime(a, b time.Time) time.Time {
 // when its value's key passes the target table's from_key (see
 // CreateTargets). Measurements of the series in exclude are left out. The
 // caller makes sure the span is covered (MeasurementCoverage).
-func CountRollups(s Span, exclude []uint64) Query {
-	iv := s.intervals()
+func CountRollups(s Span, exclude []uint64) Query { return CountRollupParts(s, AllDays, exclude, nil) }
+
+// RollupParts are parts of the days of a span that CountRollupParts counts.
+type RollupParts uint8
+
+const (
+	// WholeDays are the days no edge cuts, with the latest instant of each
+	// series' latest whole day. They stay the same while T moves within a
+	// day, and only grow: a reader can keep their counts while a series'
+	// samples on them (WholeDaySamples) do not change.
+	WholeDays RollupParts = 1 << iota
+	// EdgeDays are the days an edge cuts.
+	EdgeDays
+	// AllDays are both.
+	AllDays = WholeDays | EdgeDays
+)
+
+// dayPlan is how the days of a span split: the whole days [first, end)
+// but the edge days, and the edge days.
+type dayPlan struct {
+	first, end time.Time
+	edges      []time.Time
+}
+
+func (s Span) days() dayPlan {
 	edges := map[time.Time]bool{}
 	cut := func(t time.Time) {
 		if d := floorDay(t); !d.Equal(t) {
@@ -98,28 +121,109 @@ func CountRollups(s Span, exclude []uint64) Query {
 	}
 	cut(s.From)
 	cut(s.To)
-	for _, i := range iv {
+	for _, i := range s.intervals() {
 		if !i.empty() {
 			cut(time.Unix(0, i.lo))
 			cut(time.Unix(0, i.hi))
 		}
 	}
-	edgeDays := slices.SortedFunc(maps.Keys(edges), time.Time.Compare)
+	return dayPlan{first: ceilDay(s.From), end: floorDay(s.To), edges: slices.SortedFunc(maps.Keys(edges), time.Time.Compare)}
+}
 
-	var filter string
-	var filterArgs []any
-	if s.Municipality != "" {
-		filter, filterArgs = " AND mseries = ?", []any{MunicipalityHash(s.Municipality)}
+// whole returns the condition on day of the whole days and its arguments;
+// ok is false when there are none.
+func (p dayPlan) whole() (where string, args []any, ok bool) {
+	if !p.first.Before(p.end) {
+		return "", nil, false
 	}
+	where, args = "day >= toDate(?) AND day < toDate(?)", []any{date(p.first), date(p.end)}
+	if len(p.edges) > 0 {
+		where += " AND day NOT IN (" + repeatList(len(p.edges), "toDate(?)") + ")"
+		for _, d := range p.edges {
+			args = append(args, date(d))
+		}
+	}
+	return where, args, true
+}
+
+// wholeIn is the whole days of the plan inside an interval: none, all, or
+// a range [a, b).
+func (p dayPlan) wholeIn(i interval) (a, b time.Time, none, all bool) {
+	a, b = maxTime(ceilDay(time.Unix(0, i.lo)), p.first), minTime(floorDay(time.Unix(0, i.hi)), p.end)
+	return a, b, !a.Before(b), a.Equal(p.first) && b.Equal(p.end)
+}
+
+// WholeDaysKey describes which whole days the span has and which windows
+// each lies in: two spans with the same key count their whole days alike.
+func (s Span) WholeDaysKey() string {
+	p := s.days()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s %s %v", date(p.first), date(p.end), s.Municipality, p.edges)
+	for _, i := range s.intervals() {
+		a, z, none, all := p.wholeIn(i)
+		fmt.Fprintf(&b, " [%s %s %v %v]", date(a), date(z), none, all)
+	}
+	return b.String()
+}
+
+// SeriesSamples are the samples of a series on some days.
+type SeriesSamples struct {
+	Series  uint64 `ch:"series"`
+	Samples uint64 `ch:"samples"`
+}
+
+// WholeDaySamples selects, per series, its samples on the span's whole
+// days (SeriesSamples), but for the series in exclude: reading one number
+// per series and day, a reader knows which series gained measurements
+// there since it counted them.
+func WholeDaySamples(s Span, exclude []uint64) Query {
+	where, args, ok := s.days().whole()
+	if !ok {
+		where = "0"
+	}
+	filter, fargs, ext := rollupFilter(s, exclude, nil)
+	return Query{
+		SQL:      "SELECT series, sum(samples) AS samples FROM " + MeasurementDays + " WHERE " + where + filter + " GROUP BY series",
+		Args:     append(args, fargs...),
+		External: ext,
+	}
+}
+
+// rollupFilter restricts a read of MeasurementDays to the span's
+// municipality, without the series in exclude and, when only is not nil,
+// to the series in only.
+func rollupFilter(s Span, exclude, only []uint64) (string, []any, []*External) {
+	var filter string
+	var args []any
 	var ext []*External
-	if len(exclude) > 0 {
-		t := &External{Name: "excluded_series", Columns: []Column{{"series", "UInt64"}}}
-		for _, x := range exclude {
+	if s.Municipality != "" {
+		filter, args = " AND mseries = ?", []any{MunicipalityHash(s.Municipality)}
+	}
+	list := func(name string, xs []uint64) *External {
+		t := &External{Name: name, Columns: []Column{{"series", "UInt64"}}, Rows: make([][]any, 0, len(xs))}
+		for _, x := range xs {
 			t.Append(x)
 		}
-		ext = []*External{t}
+		return t
+	}
+	if len(exclude) > 0 {
+		ext = append(ext, list("excluded_series", exclude))
 		filter += " AND series NOT IN (SELECT series FROM excluded_series)"
 	}
+	if only != nil {
+		ext = append(ext, list("wanted_series", only))
+		filter += " AND series IN (SELECT series FROM wanted_series)"
+	}
+	return filter, args, ext
+}
+
+// CountRollupParts counts the given parts of CountRollups, of the series
+// in only when it is not nil.
+func CountRollupParts(s Span, parts RollupParts, exclude, only []uint64) Query {
+	iv := s.intervals()
+	plan := s.days()
+	edgeDays := plan.edges
+	filter, filterArgs, ext := rollupFilter(s, exclude, only)
 	// The target, and how many of n keys at or above from_key meet it.
 	target := fmt.Sprintf("joinGet('%s', 'from_key', series) AS fk, joinGet('%s', 'lower', series) AS lw", s.Targets, s.Targets)
 	meets := func(n, above string) string { return fmt.Sprintf("if(lw = 1, toUInt64(%s - %s), %s)", n, above, above) }
@@ -127,16 +231,13 @@ func CountRollups(s Span, exclude []uint64) Query {
 	var branches []string
 	var args []any
 	// Whole days: a day counts in a window when it lies inside it.
-	first, end := ceilDay(s.From), floorDay(s.To)
-	if first.Before(end) {
-		// The whole days inside a window: none, all, or a range to test.
+	if where, wargs, ok := plan.whole(); ok && parts&WholeDays != 0 {
 		in := func(i interval, col string) (string, []any) {
-			a, b := ceilDay(time.Unix(0, i.lo)), floorDay(time.Unix(0, i.hi))
-			a, b = maxTime(a, first), minTime(b, end)
+			a, b, none, all := plan.wholeIn(i)
 			switch {
-			case !a.Before(b):
+			case none:
 				return "toUInt64(0)", nil
-			case a.Equal(first) && b.Equal(end):
+			case all:
 				return col, nil
 			}
 			return "if(day >= toDate(?) AND day < toDate(?), " + col + ", toUInt64(0))", []any{date(a), date(b)}
@@ -144,14 +245,6 @@ func CountRollups(s Span, exclude []uint64) Query {
 		sel, a := counts(iv, branchColumns,
 			func(i interval) (string, []any) { return in(i, "n") },
 			func(i interval) (string, []any) { return in(i, "m") })
-		where := "day >= toDate(?) AND day < toDate(?)"
-		wargs := []any{date(first), date(end)}
-		if len(edgeDays) > 0 {
-			where += " AND day NOT IN (" + repeatList(len(edgeDays), "toDate(?)") + ")"
-			for _, d := range edgeDays {
-				wargs = append(wargs, date(d))
-			}
-		}
 		branches = append(branches, fmt.Sprintf(`SELECT series, sseries, mseries, %s, toInt64(0) AS l
 			FROM (
 				SELECT day, series, sseries, mseries, samples AS n, %s,
@@ -168,6 +261,9 @@ func CountRollups(s Span, exclude []uint64) Query {
 			WHERE (day, series) IN (SELECT max(day), series FROM %s WHERE %s%s GROUP BY series)%s`,
 			none, MeasurementDays, MeasurementDays, where, filter, filter))
 		args = append(append(append(args, wargs...), filterArgs...), filterArgs...)
+	}
+	if parts&EdgeDays == 0 {
+		edgeDays = nil
 	}
 	// Days an edge cuts, one branch each: an interval that covers the day
 	// counts the whole day; one that an edge cuts compares every instant.
@@ -224,6 +320,10 @@ func CountRollups(s Span, exclude []uint64) Query {
 			)`, sel, target, meets("n", "above"), extra, MeasurementDays, filter))
 		args = append(append(append(append(args, a...), innerArgs...), s.From.UnixNano(), s.To.UnixNano(), date(d)), filterArgs...)
 	}
+	if len(branches) == 0 { // nothing to count: no row
+		branches = append(branches, "SELECT toUInt64(0) AS series, toUInt64(0) AS sseries, toUInt64(0) AS mseries, "+
+			zeroColumns(len(s.Windows))+", toInt64(0) AS l")
+	}
 	short := func(name string) string {
 		if len(s.Windows) == 0 {
 			return "emptyArrayUInt64()"
@@ -244,6 +344,20 @@ func CountRollups(s Span, exclude []uint64) Query {
 		Args:     args,
 		External: ext,
 	}
+}
+
+// zeroColumns are the count columns of a branch with nothing to count.
+func zeroColumns(windows int) string {
+	cols := []string{"toUInt64(0) AS sc", "toUInt64(0) AS mc", "toUInt64(0) AS sp", "toUInt64(0) AS mp"}
+	if windows == 0 {
+		cols = append(cols, "emptyArrayUInt64() AS ss", "emptyArrayUInt64() AS sm")
+	}
+	for _, name := range []string{"ss", "sm"} {
+		for j := range windows {
+			cols = append(cols, fmt.Sprintf("toUInt64(0) AS %s%d", name, j))
+		}
+	}
+	return strings.Join(cols, ", ")
 }
 
 // branchColumns name the counts of each branch of CountRollups, apart

@@ -59,6 +59,26 @@ func compareHashes(t *testing.T, ss []side, series, services []storage.Series) {
 	}
 }
 
+// sameRows is same for a query that may answer no row.
+func sameRows[T any](t *testing.T, builder string, ss []side, q storage.Query) []T {
+	t.Helper()
+	covered[builder] = true
+	var first []T
+	for i, s := range ss {
+		var rows []T
+		if err := s.e.Select(context.Background(), &rows, q); err != nil {
+			t.Fatalf("%s on %s: %v\n%s", builder, s.name, err, q.SQL)
+		}
+		normalize(rows)
+		if i == 0 {
+			first = rows
+		} else if !reflect.DeepEqual(rows, first) {
+			t.Errorf("%s differs\n%s: %+v\n%s: %+v", builder, ss[0].name, first, s.name, rows)
+		}
+	}
+	return first
+}
+
 // windowTotals adds up the parts of an evaluation's counts per series.
 type windowTotals map[uint64]storage.SeriesCounts
 
@@ -79,6 +99,17 @@ func (w windowTotals) add(rows []storage.SeriesCounts) windowTotals {
 		w[r.Series] = cur
 	}
 	return w
+}
+
+// only keeps the series of keep.
+func (w windowTotals) only(keep []uint64) windowTotals {
+	out := windowTotals{}
+	for _, x := range keep {
+		if r, ok := w[x]; ok {
+			out[x] = r
+		}
+	}
+	return out
 }
 
 func addArrays(a, b []uint64) []uint64 {
@@ -147,10 +178,28 @@ func compareWindowCounts(t *testing.T, ss []side, table string) {
 			if !reflect.DeepEqual(rollups, raw) {
 				t.Errorf("W %s, %q: rollups differ from measurements\nrollups:      %+v\nmeasurements: %+v", c.w, m, rollups, raw)
 			}
+			copies := same[storage.SeriesCounts](t, "CountSeries", ss, storage.CountSeries(span, true, stored), false)
+			whole := sameRows[storage.SeriesCounts](t, "CountRollupParts", ss, storage.CountRollupParts(span, storage.WholeDays, excluded, nil))
+			var some []uint64 // every other series: a reader counts again those that changed
+			for i, r := range whole {
+				if i%2 == 0 {
+					some = append(some, r.Series)
+				}
+			}
+			subset := sameRows[storage.SeriesCounts](t, "CountRollupParts", ss, storage.CountRollupParts(span, storage.WholeDays, excluded, some))
+			if want := (windowTotals{}).add(whole); len(subset) != len(some) || !reflect.DeepEqual(want.only(some), (windowTotals{}).add(subset)) {
+				t.Errorf("W %s, %q: whole days of some series differ from those of all", c.w, m)
+			}
+			samples := sameRows[storage.SeriesSamples](t, "WholeDaySamples", ss, storage.WholeDaySamples(span, excluded))
+			if len(samples) < len(whole)/2 {
+				t.Errorf("W %s, %q: samples on whole days of %d series, counts of %d", c.w, m, len(samples), len(whole))
+			}
 			ways := map[string]windowTotals{
 				"rollups, copies apart": windowTotals{}.
-					add(same[storage.SeriesCounts](t, "CountRollups", ss, storage.CountRollups(span, excluded), false)).
-					add(same[storage.SeriesCounts](t, "CountSeries", ss, storage.CountSeries(span, true, stored), false)),
+					add(same[storage.SeriesCounts](t, "CountRollups", ss, storage.CountRollups(span, excluded), false)).add(copies),
+				"whole and edge days apart": windowTotals{}.add(whole).
+					add(sameRows[storage.SeriesCounts](t, "CountRollupParts", ss, storage.CountRollupParts(span, storage.EdgeDays, excluded, nil))).
+					add(copies),
 			}
 			for name, cut := range map[string]time.Time{"cut at a midnight": midnight, "cut at an instant": instant} {
 				if cut.Before(span.From) {

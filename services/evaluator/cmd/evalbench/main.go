@@ -17,9 +17,11 @@ import (
 	"log/slog"
 	"os"
 	osexec "os/exec"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/assoliment/assoliment/services/evaluator/internal/engine"
@@ -40,6 +42,7 @@ type result struct {
 	EvalSeconds    []float64 `json:"evaluation_seconds"`
 	BestSeconds    float64   `json:"best_evaluation_seconds"`
 	PeakRSSMiB     float64   `json:"evaluator_peak_rss_mib"`
+	PeakHeapMiB    float64   `json:"evaluator_peak_heap_mib"` // Go heap in use, sampled every 10 ms
 	Levels         [6]int    `json:"municipalities_per_level"`
 	// Phases of the best evaluation: its statements by what they read,
 	// and the rest (rules and Go) as "evaluator".
@@ -308,6 +311,8 @@ func evaluateMain(args []string) error {
 	timedDB := &timed{Engine: storage.NewConn(c), phases: map[string]time.Duration{}}
 	eng := engine.New(reader.New(timedDB, opts...), nil, nil, maturity.DefaultConfig(), slog.New(slog.DiscardHandler))
 	r := &result{}
+	stop := sampleHeap(&r.PeakHeapMiB)
+	defer stop()
 	for range *runs {
 		start := time.Now()
 		res, err := eng.Evaluate(ctx, at, "")
@@ -330,6 +335,7 @@ func evaluateMain(args []string) error {
 			r.Levels[x.Assessment.Level]++
 		}
 	}
+	stop()
 	r.PeakRSSMiB = proc.Memory(0, "VmHWM")
 	if *mem != "" {
 		f, err := os.Create(*mem)
@@ -342,4 +348,28 @@ func evaluateMain(args []string) error {
 		}
 	}
 	return json.NewEncoder(os.Stdout).Encode(r)
+}
+
+// sampleHeap records in peak the largest Go heap in use, sampled every
+// 10 ms, until stop is called (more than once is fine).
+func sampleHeap(peak *float64) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var m runtime.MemStats
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			runtime.ReadMemStats(&m)
+			*peak = max(*peak, float64(m.HeapInuse)/(1<<20))
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done); <-finished }) }
 }

@@ -108,14 +108,16 @@ func newRandomHistory(seed uint64, at time.Time) *randomHistory {
 						if h.rng.IntN(4) == 0 {
 							v += h.rng.Float64()
 						}
+						// A few copies: every series of a copy is read from
+						// the event table, the others from the rollups.
 						e := measure(m, p, s, kpi, h.instant(at), v)
-						switch r := h.rng.IntN(20); {
-						case r == 0:
+						switch r := h.rng.IntN(400); {
+						case r < 20:
 							h.late = append(h.late, e)
-						case r == 1:
+						case r == 20:
 							add(e)
 							h.twice = append(h.twice, e)
-						case r == 2:
+						case r == 21:
 							add(e)
 							h.changed = append(h.changed, e)
 						default:
@@ -213,12 +215,13 @@ func (h *randomHistory) store(t *testing.T, db storage.Engine) {
 	}
 }
 
-// sameEvaluation reads the windows at T both ways and compares the
-// inputs and every municipality's assessment.
-func sameEvaluation(t *testing.T, db storage.Engine, at time.Time, w time.Duration, municipality string) {
+// sameEvaluation reads the windows at T both ways, from the rollups with
+// roll (which keeps what it can between reads), and compares the inputs
+// and every municipality's assessment.
+func sameEvaluation(t *testing.T, db storage.Engine, roll *reader.Reader, at time.Time, w time.Duration, municipality string) {
 	t.Helper()
 	ctx := context.Background()
-	rollups, err := reader.New(db).Read(ctx, at, w, municipality)
+	rollups, err := roll.Read(ctx, at, w, municipality)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +269,9 @@ func sameEvaluation(t *testing.T, db storage.Engine, at time.Time, w time.Durati
 
 // TestRollupsEqualRaw compares both readings of random histories, with
 // the rollups covering everything and covering only the days from a
-// midnight inside the windows on (as after an upgrade).
+// midnight inside the windows on (as after an upgrade), with one reader
+// of the rollups that keeps what it can between evaluations and sees late
+// events arrive, on whole days and on days a window edge cuts.
 func TestRollupsEqualRaw(t *testing.T) {
 	ctx := context.Background()
 	instants := []time.Time{T, T.Truncate(day), T.Add(17*time.Minute + 3*time.Second + 1)}
@@ -274,7 +279,9 @@ func TestRollupsEqualRaw(t *testing.T) {
 	for seed := range uint64(3) {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
 			db := database(t)
-			newRandomHistory(seed, T).store(t, db)
+			h := newRandomHistory(seed, T)
+			h.store(t, db)
+			roll := reader.New(db)
 			for _, cover := range []string{"everything", "from a midnight"} {
 				if cover != "everything" {
 					for _, q := range []string{"TRUNCATE TABLE " + storage.RollupCoverage,
@@ -287,10 +294,22 @@ func TestRollupsEqualRaw(t *testing.T) {
 				}
 				for _, at := range instants {
 					for _, w := range windows {
-						sameEvaluation(t, db, at, w, "")
+						sameEvaluation(t, db, roll, at, w, "")
 					}
 				}
-				sameEvaluation(t, db, T, w, "m1")
+				sameEvaluation(t, db, roll, T, w, "m1")
+				// Late events on whole days and on edge days, between two
+				// evaluations at the same instant.
+				sameEvaluation(t, db, roll, T, w, "")
+				var late []*contract.Event
+				for i, e := range edges(T) {
+					if i%4 == 0 {
+						late = append(late, measure(fmt.Sprintf("m%d", i%randMunicipalities), contract.Council, "s1", "k0", e, float64(i%10)))
+					}
+				}
+				late = append(late, measure("m0", contract.Council, "s1", "k1", T.Add(-10*day), 9), measure("m2", contract.Council, "s3", "k0", T.Add(-40*day), 1))
+				storagetest.Store(t, db, late...)
+				sameEvaluation(t, db, roll, T, w, "")
 			}
 			// Every copy merged away and marked resolved: measurements are
 			// read without FINAL, the rollups still hold the copies.
@@ -301,7 +320,8 @@ func TestRollupsEqualRaw(t *testing.T) {
 				" SELECT municipality, publisher, id, now(), 1, version + 1000000000000 FROM " + storage.Duplicates + " FINAL"}); err != nil {
 				t.Fatal(err)
 			}
-			sameEvaluation(t, db, T, w, "")
+			sameEvaluation(t, db, roll, T, w, "")
+			sameEvaluation(t, db, reader.New(db), T, w, "")
 		})
 	}
 }
@@ -316,7 +336,8 @@ func TestRollupsEqualRawOnDesignedHistory(t *testing.T) {
 	}
 	db := database(t)
 	storagetest.Store(t, db, g.History()...)
-	for _, at := range []time.Time{start, start.Add(-13*day - 5*time.Hour - 7), start.Truncate(day)} {
-		sameEvaluation(t, db, at, w, "")
+	roll := reader.New(db)
+	for _, at := range []time.Time{start, start.Add(-13*day - 5*time.Hour - 7), start.Truncate(day), start} {
+		sameEvaluation(t, db, roll, at, w, "")
 	}
 }

@@ -9,6 +9,8 @@ package reader
 import (
 	"context"
 	"fmt"
+	"math"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -23,26 +25,41 @@ type Reader struct {
 	db  storage.Engine
 	raw bool
 
-	mu        sync.Mutex
-	catalogue *catalogueRows  // the last catalogue read, with its fingerprint
-	built     *builtCatalogue // the catalogue of every municipality at the last T
+	mu    sync.Mutex
+	built *catalogueAt // the catalogue of every municipality at the last T
+
+	wholeMu sync.Mutex
+	whole   *wholeDays // the whole days of the last evaluation of every municipality
 }
 
-// builtCatalogue is the catalogue of every municipality at some T, read
-// with fingerprint print, when rows events had been read of which upTo
-// were at or before T. Nothing may change it: evaluations share it.
-type builtCatalogue struct {
-	print      storage.Fingerprint
-	rows, upTo int
-	cat        *Catalogue
-	h          *Hashes
+// wholeDays are the counts of the whole days of a span (those no window
+// edge cuts), per series, kept between evaluations of every municipality:
+// they stay the same while T moves within a day, and a series' counts are
+// read again only when its samples on those days change. The rollup only
+// ever gains rows, so equal samples mean equal measurements.
+type wholeDays struct {
+	key      string       // storage.Span.WholeDaysKey: which days, in which windows
+	targets  *catalogueAt // whose SLA targets judged them
+	excluded string       // the series left out (stored twice)
+	rows     map[uint64]wholeDaysRow
 }
 
-// catalogueRows are the whole catalogue as read when the catalogue table
-// had fingerprint print.
-type catalogueRows struct {
-	print storage.Fingerprint
-	rows  []storage.CatalogueRow
+type wholeDaysRow struct {
+	samples uint64
+	counts  storage.SeriesCounts // zero when the series had no row
+}
+
+// catalogueAt is the catalogue in force at T, with what follows from it
+// alone: the hashes of the series that can count and the rows of the SLA
+// target table. Read when the catalogue table had fingerprint print, it
+// holds for every T in [from, until), where the events up to T are the
+// same. Nothing may change it: evaluations share it.
+type catalogueAt struct {
+	print       storage.Fingerprint
+	from, until int64
+	cat         *Catalogue
+	h           *Hashes
+	targets     *storage.External
 }
 
 // Option changes how a Reader reads.
@@ -79,15 +96,16 @@ func (r *Reader) DropLeftovers(ctx context.Context) error {
 // Read returns the inputs of every known municipality at T (only of the
 // named one when municipality is not empty), for windows of length w.
 func (r *Reader) Read(ctx context.Context, at time.Time, w time.Duration, municipality string) (*engine.Inputs, error) {
-	cat, h, err := r.catalogueAt(ctx, at, municipality)
+	c, err := r.catalogueAt(ctx, at, municipality)
 	if err != nil {
 		return nil, err
 	}
+	cat, h := c.cat, c.h
 	out := &engine.Inputs{Municipalities: map[string]*engine.Input{}}
 	if municipality != "" && !cat.Known[municipality] {
 		return out, nil
 	}
-	t, err := r.measurements(ctx, at, w, municipality, cat, h)
+	t, err := r.measurements(ctx, at, w, municipality, c)
 	if err != nil {
 		return nil, err
 	}
@@ -128,85 +146,57 @@ func (r *Reader) Read(ctx context.Context, at time.Time, w time.Duration, munici
 	return out, nil
 }
 
-// catalogueAt returns the catalogue in force at T and the hashes of the
-// series that can count. Those of every municipality are kept until the
-// catalogue table changes or T passes one of its events: the periodic
-// evaluations, 30 s apart, mostly find them unchanged.
-func (r *Reader) catalogueAt(ctx context.Context, at time.Time, municipality string) (*Catalogue, *Hashes, error) {
-	rows, print, err := r.catalogueRows(ctx, at, municipality)
-	if err != nil {
-		return nil, nil, err
-	}
+// catalogueAt returns the catalogue in force at T and what follows from it.
+// For every municipality, it is kept until the catalogue table changes or
+// T passes one of its events: the periodic evaluations, 30 s apart, mostly
+// find it unchanged, and the table is then read as one fingerprint. For one
+// municipality (?at=), and with Raw, its events up to T are read.
+func (r *Reader) catalogueAt(ctx context.Context, at time.Time, municipality string) (*catalogueAt, error) {
 	if r.raw || municipality != "" {
-		cat := BuildCatalogue(rows, at)
-		return cat, NewHashes(cat), nil
-	}
-	limit, upTo := at.UnixNano(), 0
-	for i := range rows {
-		if rows[i].Time <= limit {
-			upTo++
+		var rows []storage.CatalogueRow
+		if err := r.db.Select(ctx, &rows, storage.CatalogueUpTo(at, municipality)); err != nil {
+			return nil, fmt.Errorf("read catalogue: %w", err)
 		}
+		return newCatalogueAt(rows, at, storage.Fingerprint{}), nil
+	}
+	var print []storage.Fingerprint
+	if err := r.db.Select(ctx, &print, storage.CatalogueFingerprint()); err != nil {
+		return nil, fmt.Errorf("read catalogue fingerprint: %w", err)
+	}
+	if len(print) != 1 {
+		return nil, fmt.Errorf("read catalogue fingerprint: %d rows", len(print))
 	}
 	r.mu.Lock()
 	c := r.built
 	r.mu.Unlock()
-	// The same rows with as many at or before T are the same rows at or
-	// before T.
-	if c != nil && c.print == print && c.upTo == upTo && c.rows == len(rows) {
-		return c.cat, c.h, nil
+	if t := at.UnixNano(); c != nil && c.print == print[0] && c.from <= t && t < c.until {
+		return c, nil
 	}
-	cat := BuildCatalogue(rows, at)
-	c = &builtCatalogue{print: print, rows: len(rows), upTo: upTo, cat: cat, h: NewHashes(cat)}
+	// Rows read after the fingerprint are at least as new as it.
+	var rows []storage.CatalogueRow
+	if err := r.db.Select(ctx, &rows, storage.Catalogue()); err != nil {
+		return nil, fmt.Errorf("read catalogue: %w", err)
+	}
+	c = newCatalogueAt(rows, at, print[0])
 	r.mu.Lock()
 	r.built = c
 	r.mu.Unlock()
-	return c.cat, c.h, nil
+	return c, nil
 }
 
-// catalogueRows returns the councils' catalogue events (of one
-// municipality when it is not empty). The whole catalogue is read again
-// only when the table's fingerprint has changed since the last read: the
-// catalogue changes seldom and every evaluation needs it. With Raw, the
-// events up to T are read every time.
-func (r *Reader) catalogueRows(ctx context.Context, at time.Time, municipality string) ([]storage.CatalogueRow, storage.Fingerprint, error) {
-	if r.raw {
-		var rows []storage.CatalogueRow
-		if err := r.db.Select(ctx, &rows, storage.CatalogueUpTo(at, municipality)); err != nil {
-			return nil, storage.Fingerprint{}, fmt.Errorf("read catalogue: %w", err)
-		}
-		return rows, storage.Fingerprint{}, nil
-	}
-	// The fingerprint first: rows read after it are at least as new.
-	var print []storage.Fingerprint
-	if err := r.db.Select(ctx, &print, storage.CatalogueFingerprint()); err != nil {
-		return nil, storage.Fingerprint{}, fmt.Errorf("read catalogue fingerprint: %w", err)
-	}
-	if len(print) != 1 {
-		return nil, storage.Fingerprint{}, fmt.Errorf("read catalogue fingerprint: %d rows", len(print))
-	}
-	r.mu.Lock()
-	c := r.catalogue
-	r.mu.Unlock()
-	if c == nil || c.print != print[0] {
-		var rows []storage.CatalogueRow
-		if err := r.db.Select(ctx, &rows, storage.Catalogue()); err != nil {
-			return nil, storage.Fingerprint{}, fmt.Errorf("read catalogue: %w", err)
-		}
-		c = &catalogueRows{print: print[0], rows: rows}
-		r.mu.Lock()
-		r.catalogue = c
-		r.mu.Unlock()
-	}
-	if municipality == "" {
-		return c.rows, c.print, nil
-	}
-	var out []storage.CatalogueRow
-	for _, x := range c.rows {
-		if x.Municipality == municipality {
-			out = append(out, x)
+func newCatalogueAt(rows []storage.CatalogueRow, at time.Time, print storage.Fingerprint) *catalogueAt {
+	c := &catalogueAt{print: print, from: math.MinInt64, until: math.MaxInt64, cat: BuildCatalogue(rows, at)}
+	limit := at.UnixNano()
+	for i := range rows {
+		if t := rows[i].Time; t <= limit {
+			c.from = max(c.from, t)
+		} else {
+			c.until = min(c.until, t)
 		}
 	}
-	return out, c.print, nil
+	c.h = NewHashes(c.cat)
+	c.targets = storage.TargetRows(targets(c.cat))
+	return c
 }
 
 // measurements aggregates every series of measurements over the windows
@@ -214,7 +204,8 @@ func (r *Reader) catalogueRows(ctx context.Context, at time.Time, municipality s
 // samples meet the target of the SLA in force at T (looked up with joinGet
 // in a Join table filled for this evaluation). Who counts is decided in
 // Go, by the Tally.
-func (r *Reader) measurements(ctx context.Context, at time.Time, w time.Duration, municipality string, cat *Catalogue, h *Hashes) (*Tally, error) {
+func (r *Reader) measurements(ctx context.Context, at time.Time, w time.Duration, municipality string, c *catalogueAt) (*Tally, error) {
+	cat, h := c.cat, c.h
 	t := NewTally(cat)
 	table := storage.NewTargetTable()
 	if err := r.db.Exec(ctx, storage.CreateTargets(table)); err != nil {
@@ -223,8 +214,8 @@ func (r *Reader) measurements(ctx context.Context, at time.Time, w time.Duration
 	// Dropped whatever fails next; a process stopped before this runs
 	// leaves the table to DropLeftovers.
 	defer r.db.Exec(context.WithoutCancel(ctx), storage.DropTable(table))
-	if tg := targets(cat); len(tg) > 0 {
-		if err := r.db.Exec(ctx, storage.FillTargets(table, tg)); err != nil {
+	if len(c.targets.Rows) > 0 {
+		if err := r.db.Exec(ctx, storage.FillTargets(table, c.targets)); err != nil {
 			return nil, fmt.Errorf("fill SLA targets: %w", err)
 		}
 	}
@@ -240,10 +231,11 @@ func (r *Reader) measurements(ctx context.Context, at time.Time, w time.Duration
 	}
 	span := storage.Span{Targets: table, At: at, W: w, Windows: windows, Municipality: municipality}
 	span.From, span.To = storage.Oldest(at, w, windows), at
-	queries, err := r.windowQueries(ctx, span, final)
+	queries, whole, err := r.windowQueries(ctx, span, final, c)
 	if err != nil {
 		return nil, err
 	}
+	t.AddSeries(whole, labels, h)
 	for _, q := range queries {
 		var rows []storage.SeriesCounts
 		if err := r.db.Select(ctx, &rows, q); err != nil {
@@ -262,18 +254,19 @@ func (r *Reader) measurements(ctx context.Context, at time.Time, w time.Duration
 }
 
 // windowQueries splits the span into the queries that count it, whose
-// counts add up. The days the rollups cover are read from them, except
-// the series of identities stored twice (the rollups added every copy),
-// which are read from measurements like the days before the coverage;
+// counts add up, and the counts of the whole days it keeps (see
+// wholeDays). The days the rollups cover are read from them, except the
+// series of identities stored twice (the rollups added every copy), which
+// are read from measurements like the days before the coverage;
 // measurements are read with FINAL while an identity stored twice is not
 // merged yet.
-func (r *Reader) windowQueries(ctx context.Context, span storage.Span, final bool) ([]storage.Query, error) {
+func (r *Reader) windowQueries(ctx context.Context, span storage.Span, final bool, c *catalogueAt) ([]storage.Query, []storage.SeriesCounts, error) {
 	if r.raw {
-		return []storage.Query{storage.CountSeries(span, final, nil)}, nil
+		return []storage.Query{storage.CountSeries(span, final, nil)}, nil, nil
 	}
 	var cov []storage.Coverage
 	if err := r.db.Select(ctx, &cov, storage.MeasurementCoverage()); err != nil {
-		return nil, fmt.Errorf("read rollup coverage: %w", err)
+		return nil, nil, fmt.Errorf("read rollup coverage: %w", err)
 	}
 	cut := span.To
 	if len(cov) == 1 {
@@ -294,19 +287,79 @@ func (r *Reader) windowQueries(ctx context.Context, span storage.Span, final boo
 		out = append(out, storage.CountSeries(part(span.From, cut), final, nil))
 	}
 	if !cut.Before(span.To) {
-		return out, nil
+		return out, nil, nil
 	}
 	var stored []storage.StoredSeries
 	if err := r.db.Select(ctx, &stored, storage.SeriesStoredTwice()); err != nil {
-		return nil, fmt.Errorf("read series stored twice: %w", err)
+		return nil, nil, fmt.Errorf("read series stored twice: %w", err)
 	}
 	excluded := make([]uint64, len(stored))
 	for i, x := range stored {
 		excluded[i] = x.Series
 	}
-	out = append(out, storage.CountRollups(part(cut, span.To), excluded))
 	if len(stored) > 0 {
 		out = append(out, storage.CountSeries(part(cut, span.To), final, stored))
+	}
+	rollups := part(cut, span.To)
+	if rollups.Municipality != "" {
+		return append(out, storage.CountRollups(rollups, excluded)), nil, nil
+	}
+	whole, err := r.wholeDayCounts(ctx, rollups, excluded, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return append(out, storage.CountRollupParts(rollups, storage.EdgeDays, excluded, nil)), whole, nil
+}
+
+// wholeDayCounts returns the counts of the whole days of s, reading again
+// those of the series whose samples there changed since the last call (of
+// every series when the days, the targets or the series left out differ).
+// The samples are read first: counts read after them are at least as new,
+// so a change between the two reads is read again next time.
+func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []uint64, c *catalogueAt) ([]storage.SeriesCounts, error) {
+	r.wholeMu.Lock()
+	defer r.wholeMu.Unlock()
+	next := &wholeDays{key: s.WholeDaysKey(), targets: c, excluded: fmt.Sprint(slices.Sorted(slices.Values(excluded)))}
+	old := r.whole
+	if old == nil || old.key != next.key || old.targets != next.targets || old.excluded != next.excluded {
+		old = &wholeDays{}
+	}
+	var samples []storage.SeriesSamples
+	if err := r.db.Select(ctx, &samples, storage.WholeDaySamples(s, excluded)); err != nil {
+		return nil, fmt.Errorf("read samples of whole days: %w", err)
+	}
+	next.rows = make(map[uint64]wholeDaysRow, len(samples))
+	var changed []uint64
+	for _, x := range samples {
+		row, ok := old.rows[x.Series]
+		if !ok || row.samples != x.Samples {
+			changed = append(changed, x.Series)
+			row = wholeDaysRow{samples: x.Samples}
+		}
+		next.rows[x.Series] = row
+	}
+	if len(changed) > 0 {
+		only := changed
+		if len(changed) == len(samples) {
+			only = nil // every series: no list to send
+		}
+		var rows []storage.SeriesCounts
+		if err := r.db.Select(ctx, &rows, storage.CountRollupParts(s, storage.WholeDays, excluded, only)); err != nil {
+			return nil, fmt.Errorf("read measurements of whole days: %w", err)
+		}
+		for _, x := range rows {
+			if row, ok := next.rows[x.Series]; ok {
+				row.counts = x
+				next.rows[x.Series] = row
+			}
+		}
+	}
+	r.whole = next
+	out := make([]storage.SeriesCounts, 0, len(next.rows))
+	for _, row := range next.rows {
+		if row.counts.Series != 0 || row.counts.Last != 0 {
+			out = append(out, row.counts)
+		}
 	}
 	return out, nil
 }
