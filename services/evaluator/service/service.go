@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -28,8 +30,18 @@ import (
 	"github.com/assoliment/assoliment/services/storage"
 )
 
+// MemoryLimit is the garbage collector's soft memory limit unless the
+// environment sets GOMEMLIMIT: an evaluation of every municipality keeps
+// about half of what it allocates until it ends, and at Go's default the
+// heap doubled that; the limit keeps the process within the 256 MiB it is
+// sized for (docs/benchmarks.md).
+const MemoryLimit = 192 << 20
+
 // Run starts the evaluator and blocks until ctx ends.
 func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(MemoryLimit)
+	}
 	log := logging.New(logw, cfg.LogLevel, "evaluator")
 	criteria := maturity.DefaultConfig()
 	if cfg.CriteriaFile != "" {

@@ -18,6 +18,7 @@ import (
 	"os"
 	osexec "os/exec"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -27,6 +28,7 @@ import (
 	"github.com/assoliment/assoliment/services/evaluator/internal/engine"
 	"github.com/assoliment/assoliment/services/evaluator/internal/maturity"
 	"github.com/assoliment/assoliment/services/evaluator/internal/reader"
+	"github.com/assoliment/assoliment/services/evaluator/service"
 	"github.com/assoliment/assoliment/services/platform/chconn"
 	"github.com/assoliment/assoliment/services/platform/proc"
 	"github.com/assoliment/assoliment/services/storage"
@@ -297,6 +299,9 @@ func evaluateMain(args []string) error {
 	at, err := time.Parse(time.RFC3339Nano, *atFlag)
 	if err != nil {
 		return fmt.Errorf("--at: %w", err)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" { // as the evaluator runs
+		debug.SetMemoryLimit(service.MemoryLimit)
 	}
 	ctx := context.Background()
 	c, err := open(ctx, *addr, *db)

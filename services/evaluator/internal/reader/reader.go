@@ -231,11 +231,10 @@ func (r *Reader) measurements(ctx context.Context, at time.Time, w time.Duration
 	}
 	span := storage.Span{Targets: table, At: at, W: w, Windows: windows, Municipality: municipality}
 	span.From, span.To = storage.Oldest(at, w, windows), at
-	queries, whole, err := r.windowQueries(ctx, span, final, c)
+	queries, err := r.windowQueries(ctx, span, final, c, t, labels)
 	if err != nil {
 		return nil, err
 	}
-	t.AddSeries(whole, labels, h)
 	for _, q := range queries {
 		var rows []storage.SeriesCounts
 		if err := r.db.Select(ctx, &rows, q); err != nil {
@@ -254,19 +253,19 @@ func (r *Reader) measurements(ctx context.Context, at time.Time, w time.Duration
 }
 
 // windowQueries splits the span into the queries that count it, whose
-// counts add up, and the counts of the whole days it keeps (see
-// wholeDays). The days the rollups cover are read from them, except the
+// counts add up, after adding to t the counts of the whole days it keeps
+// (see wholeDays). The days the rollups cover are read from them, except the
 // series of identities stored twice (the rollups added every copy), which
 // are read from measurements like the days before the coverage;
 // measurements are read with FINAL while an identity stored twice is not
 // merged yet.
-func (r *Reader) windowQueries(ctx context.Context, span storage.Span, final bool, c *catalogueAt) ([]storage.Query, []storage.SeriesCounts, error) {
+func (r *Reader) windowQueries(ctx context.Context, span storage.Span, final bool, c *catalogueAt, t *Tally, labels []string) ([]storage.Query, error) {
 	if r.raw {
-		return []storage.Query{storage.CountSeries(span, final, nil)}, nil, nil
+		return []storage.Query{storage.CountSeries(span, final, nil)}, nil
 	}
 	var cov []storage.Coverage
 	if err := r.db.Select(ctx, &cov, storage.MeasurementCoverage()); err != nil {
-		return nil, nil, fmt.Errorf("read rollup coverage: %w", err)
+		return nil, fmt.Errorf("read rollup coverage: %w", err)
 	}
 	cut := span.To
 	if len(cov) == 1 {
@@ -287,11 +286,11 @@ func (r *Reader) windowQueries(ctx context.Context, span storage.Span, final boo
 		out = append(out, storage.CountSeries(part(span.From, cut), final, nil))
 	}
 	if !cut.Before(span.To) {
-		return out, nil, nil
+		return out, nil
 	}
 	var stored []storage.StoredSeries
 	if err := r.db.Select(ctx, &stored, storage.SeriesStoredTwice()); err != nil {
-		return nil, nil, fmt.Errorf("read series stored twice: %w", err)
+		return nil, fmt.Errorf("read series stored twice: %w", err)
 	}
 	excluded := make([]uint64, len(stored))
 	for i, x := range stored {
@@ -302,66 +301,72 @@ func (r *Reader) windowQueries(ctx context.Context, span storage.Span, final boo
 	}
 	rollups := part(cut, span.To)
 	if rollups.Municipality != "" {
-		return append(out, storage.CountRollups(rollups, excluded)), nil, nil
+		return append(out, storage.CountRollups(rollups, excluded)), nil
 	}
-	whole, err := r.wholeDayCounts(ctx, rollups, excluded, c)
-	if err != nil {
-		return nil, nil, err
+	if err := r.wholeDayCounts(ctx, rollups, excluded, c, t, labels); err != nil {
+		return nil, err
 	}
-	return append(out, storage.CountRollupParts(rollups, storage.EdgeDays, excluded, nil)), whole, nil
+	return append(out, storage.CountRollupParts(rollups, storage.EdgeDays, excluded, nil)), nil
 }
 
-// wholeDayCounts returns the counts of the whole days of s, reading again
-// those of the series whose samples there changed since the last call (of
-// every series when the days, the targets or the series left out differ).
-// The samples are read first: counts read after them are at least as new,
-// so a change between the two reads is read again next time.
-func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []uint64, c *catalogueAt) ([]storage.SeriesCounts, error) {
+// wholeDayCounts adds to t the counts of the whole days of s, reading
+// again those of the series whose samples there changed since the last
+// call (of every series when the days, the targets or the series left
+// out differ). The samples are read first: counts read after them are at
+// least as new, so a change between the two reads is read again next
+// time. What is kept changes only once both reads have succeeded.
+func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []uint64, c *catalogueAt, t *Tally, labels []string) error {
 	r.wholeMu.Lock()
 	defer r.wholeMu.Unlock()
-	next := &wholeDays{key: s.WholeDaysKey(), targets: c, excluded: fmt.Sprint(slices.Sorted(slices.Values(excluded)))}
-	old := r.whole
-	if old == nil || old.key != next.key || old.targets != next.targets || old.excluded != next.excluded {
-		old = &wholeDays{}
+	key, ex := s.WholeDaysKey(), fmt.Sprint(slices.Sorted(slices.Values(excluded)))
+	kept := r.whole
+	if kept == nil || kept.key != key || kept.targets != c || kept.excluded != ex {
+		kept = &wholeDays{key: key, targets: c, excluded: ex}
 	}
 	var samples []storage.SeriesSamples
 	if err := r.db.Select(ctx, &samples, storage.WholeDaySamples(s, excluded)); err != nil {
-		return nil, fmt.Errorf("read samples of whole days: %w", err)
+		return fmt.Errorf("read samples of whole days: %w", err)
 	}
-	next.rows = make(map[uint64]wholeDaysRow, len(samples))
 	var changed []uint64
 	for _, x := range samples {
-		row, ok := old.rows[x.Series]
-		if !ok || row.samples != x.Samples {
+		if row, ok := kept.rows[x.Series]; !ok || row.samples != x.Samples {
 			changed = append(changed, x.Series)
-			row = wholeDaysRow{samples: x.Samples}
 		}
-		next.rows[x.Series] = row
 	}
-	if len(changed) > 0 {
-		only := changed
-		if len(changed) == len(samples) {
-			only = nil // every series: no list to send
-		}
+	if len(changed) > 0 || len(kept.rows) != len(samples) {
 		var rows []storage.SeriesCounts
-		if err := r.db.Select(ctx, &rows, storage.CountRollupParts(s, storage.WholeDays, excluded, only)); err != nil {
-			return nil, fmt.Errorf("read measurements of whole days: %w", err)
-		}
-		for _, x := range rows {
-			if row, ok := next.rows[x.Series]; ok {
-				row.counts = x
-				next.rows[x.Series] = row
+		if len(changed) > 0 {
+			only := changed
+			if len(changed) == len(samples) {
+				only = nil // every series: no list to send
+			}
+			if err := r.db.Select(ctx, &rows, storage.CountRollupParts(s, storage.WholeDays, excluded, only)); err != nil {
+				return fmt.Errorf("read measurements of whole days: %w", err)
 			}
 		}
+		next := &wholeDays{key: key, targets: c, excluded: ex, rows: make(map[uint64]wholeDaysRow, len(samples))}
+		for _, x := range samples {
+			if row, ok := kept.rows[x.Series]; ok && row.samples == x.Samples {
+				next.rows[x.Series] = row
+			} else {
+				next.rows[x.Series] = wholeDaysRow{samples: x.Samples}
+			}
+		}
+		for i := range rows {
+			if row, ok := next.rows[rows[i].Series]; ok {
+				row.counts = rows[i]
+				next.rows[rows[i].Series] = row
+			}
+		}
+		kept = next
 	}
-	r.whole = next
-	out := make([]storage.SeriesCounts, 0, len(next.rows))
-	for _, row := range next.rows {
-		if row.counts.Series != 0 || row.counts.Last != 0 {
-			out = append(out, row.counts)
+	r.whole = kept
+	for series := range kept.rows {
+		if row := kept.rows[series]; row.counts.Last != 0 {
+			t.add(&row.counts, labels, c.h)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // incidents reads the counted incidents the rules look at: from the

@@ -101,7 +101,7 @@ func NewTally(cat *Catalogue) *Tally {
 	for m, ks := range cat.SLAs {
 		t.SLAs[m] = map[maturity.SLAKey]*SLAStats{}
 		for k := range ks {
-			t.SLAs[m][k] = &SLAStats{Short: map[string]maturity.WindowStats{}}
+			t.SLAs[m][k] = &SLAStats{} // Short made when a short window has samples
 		}
 	}
 	return t
@@ -122,41 +122,48 @@ func (t *Tally) service(m string) {
 // their municipality's unattributed measurements, or, for a municipality
 // that is not known, to Unknown.
 func (t *Tally) AddSeries(groups []storage.SeriesCounts, labels []string, h *Hashes) {
-	for _, g := range groups {
-		n, isSLA := h.Series[g.Series]
-		if !isSLA {
-			var counted bool
-			if n, counted = h.Service[g.ServiceHash]; !counted {
-				if m, known := h.Municipality[g.MunicipalityHash]; known {
-					t.Unattributed[m] += int(g.SamplesC)
-				} else {
-					t.Unknown += int(g.SamplesC)
-				}
-				continue
+	for i := range groups {
+		t.add(&groups[i], labels, h)
+	}
+}
+
+func (t *Tally) add(g *storage.SeriesCounts, labels []string, h *Hashes) {
+	n, isSLA := h.Series[g.Series]
+	if !isSLA {
+		var counted bool
+		if n, counted = h.Service[g.ServiceHash]; !counted {
+			if m, known := h.Municipality[g.MunicipalityHash]; known {
+				t.Unattributed[m] += int(g.SamplesC)
+			} else {
+				t.Unknown += int(g.SamplesC)
 			}
+			return
 		}
-		t.service(n.Municipality)
-		t.CountC[n.Municipality][n.Service] += int(g.SamplesC)
-		if last := nanos(g.Last); last.After(t.Last[n.Municipality][n.Service]) {
-			t.Last[n.Municipality][n.Service] = last
-		}
-		sla := t.SLAs[n.Municipality][maturity.SLAKey{Service: n.Service, KPI: n.KPI}]
-		if !isSLA || sla == nil {
+	}
+	t.service(n.Municipality)
+	t.CountC[n.Municipality][n.Service] += int(g.SamplesC)
+	if last := nanos(g.Last); last.After(t.Last[n.Municipality][n.Service]) {
+		t.Last[n.Municipality][n.Service] = last
+	}
+	sla := t.SLAs[n.Municipality][maturity.SLAKey{Service: n.Service, KPI: n.KPI}]
+	if !isSLA || sla == nil {
+		return
+	}
+	sla.C.Samples += int(g.SamplesC)
+	sla.C.Meeting += int(g.MeetingC)
+	sla.P.Samples += int(g.SamplesP)
+	sla.P.Meeting += int(g.MeetingP)
+	for i, label := range labels {
+		if i >= len(g.ShortSamples) || i >= len(g.ShortMeeting) || g.ShortSamples[i] == 0 {
 			continue
 		}
-		sla.C.Samples += int(g.SamplesC)
-		sla.C.Meeting += int(g.MeetingC)
-		sla.P.Samples += int(g.SamplesP)
-		sla.P.Meeting += int(g.MeetingP)
-		for i, label := range labels {
-			if i >= len(g.ShortSamples) || i >= len(g.ShortMeeting) || g.ShortSamples[i] == 0 {
-				continue
-			}
-			cur := sla.Short[label]
-			cur.Samples += int(g.ShortSamples[i])
-			cur.Meeting += int(g.ShortMeeting[i])
-			sla.Short[label] = cur
+		if sla.Short == nil {
+			sla.Short = make(map[string]maturity.WindowStats, len(labels))
 		}
+		cur := sla.Short[label]
+		cur.Samples += int(g.ShortSamples[i])
+		cur.Meeting += int(g.ShortMeeting[i])
+		sla.Short[label] = cur
 	}
 }
 
