@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/assoliment/assoliment/services/contract"
 	"github.com/assoliment/assoliment/services/evaluator/internal/engine"
 	"github.com/assoliment/assoliment/services/evaluator/internal/maturity"
 	"github.com/assoliment/assoliment/services/storage"
@@ -38,14 +39,16 @@ type Reader struct {
 // read again only when its samples on those days change. The rollup only
 // ever gains rows, so equal samples mean equal measurements.
 type wholeDays struct {
-	key      string       // storage.Span.WholeDaysKey: which days, in which windows
-	targets  *catalogueAt // whose SLA targets judged them
-	excluded string       // the series left out (stored twice)
+	key      string // storage.Span.WholeDaysKey: which days, in which windows
+	excluded string // the series left out (stored twice)
 	rows     map[uint64]wholeDaysRow
 }
 
+// wholeDaysRow are the counts of one series, read when it had samples on
+// the whole days and was judged so.
 type wholeDaysRow struct {
 	samples uint64
+	judged  judgement
 	counts  storage.SeriesCounts // zero when the series had no row
 }
 
@@ -60,6 +63,14 @@ type catalogueAt struct {
 	cat         *Catalogue
 	h           *Hashes
 	targets     *storage.External
+	judged      map[uint64]judgement // the target of each SLA series, by hash
+}
+
+// judgement is how the samples of a series are judged: against the
+// target of its SLA (none: the zero judgement).
+type judgement struct {
+	lower  bool
+	target float64
 }
 
 // Option changes how a Reader reads.
@@ -196,6 +207,12 @@ func newCatalogueAt(rows []storage.CatalogueRow, at time.Time, print storage.Fin
 	}
 	c.h = NewHashes(c.cat)
 	c.targets = storage.TargetRows(targets(c.cat))
+	c.judged = make(map[uint64]judgement, len(c.h.Series))
+	for hash, x := range c.h.Series {
+		if sla := c.cat.SLAs[x.Municipality][maturity.SLAKey{Service: x.Service, KPI: x.KPI}]; sla != nil {
+			c.judged[hash] = judgement{lower: sla.Direction == contract.LowerIsBetter, target: sla.Target}
+		}
+	}
 	return c
 }
 
@@ -310,26 +327,30 @@ func (r *Reader) windowQueries(ctx context.Context, span storage.Span, final boo
 }
 
 // wholeDayCounts adds to t the counts of the whole days of s, reading
-// again those of the series whose samples there changed since the last
-// call (of every series when the days, the targets or the series left
-// out differ). The samples are read first: counts read after them are at
-// least as new, so a change between the two reads is read again next
+// again those of the series whose samples there, or whose SLA target,
+// changed since the last call (of every series when the days or the series
+// left out differ). The samples are read first: counts read after them are
+// at least as new, so a change between the two reads is read again next
 // time. What is kept changes only once both reads have succeeded.
 func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []uint64, c *catalogueAt, t *Tally, labels []string) error {
 	r.wholeMu.Lock()
 	defer r.wholeMu.Unlock()
 	key, ex := s.WholeDaysKey(), fmt.Sprint(slices.Sorted(slices.Values(excluded)))
 	kept := r.whole
-	if kept == nil || kept.key != key || kept.targets != c || kept.excluded != ex {
-		kept = &wholeDays{key: key, targets: c, excluded: ex}
+	if kept == nil || kept.key != key || kept.excluded != ex {
+		kept = &wholeDays{key: key, excluded: ex}
 	}
 	var samples []storage.SeriesSamples
 	if err := r.db.Select(ctx, &samples, storage.WholeDaySamples(s, excluded)); err != nil {
 		return fmt.Errorf("read samples of whole days: %w", err)
 	}
+	valid := func(series, samples uint64) (wholeDaysRow, bool) {
+		row, ok := kept.rows[series]
+		return row, ok && row.samples == samples && row.judged == c.judged[series]
+	}
 	var changed []uint64
 	for _, x := range samples {
-		if row, ok := kept.rows[x.Series]; !ok || row.samples != x.Samples {
+		if _, ok := valid(x.Series, x.Samples); !ok {
 			changed = append(changed, x.Series)
 		}
 	}
@@ -344,13 +365,13 @@ func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []
 				return fmt.Errorf("read measurements of whole days: %w", err)
 			}
 		}
-		next := &wholeDays{key: key, targets: c, excluded: ex, rows: make(map[uint64]wholeDaysRow, len(samples))}
+		next := &wholeDays{key: key, excluded: ex, rows: make(map[uint64]wholeDaysRow, len(samples))}
 		for _, x := range samples {
-			if row, ok := kept.rows[x.Series]; ok && row.samples == x.Samples {
-				next.rows[x.Series] = row
-			} else {
-				next.rows[x.Series] = wholeDaysRow{samples: x.Samples}
+			row, ok := valid(x.Series, x.Samples)
+			if !ok {
+				row = wholeDaysRow{samples: x.Samples, judged: c.judged[x.Series]}
 			}
+			next.rows[x.Series] = row
 		}
 		for i := range rows {
 			if row, ok := next.rows[rows[i].Series]; ok {
