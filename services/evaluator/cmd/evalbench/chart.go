@@ -25,22 +25,29 @@ func writeChart(path string, rs []result) error {
 	for _, r := range rs {
 		largest = max(largest, r.Municipalities)
 	}
+	var historyFirst plotter.XYs
 	for _, r := range rs {
 		if r.Older == 0 {
-			bySize[r.Reader] = append(bySize[r.Reader], plotter.XY{X: float64(r.Municipalities), Y: r.BestSeconds})
+			if r.Reader == "raw" {
+				bySize["event tables only (before)"] = append(bySize["event tables only (before)"], plotter.XY{X: float64(r.Municipalities), Y: r.BestSeconds})
+			} else {
+				bySize["rollups, periodic"] = append(bySize["rollups, periodic"], plotter.XY{X: float64(r.Municipalities), Y: r.NextSeconds})
+				bySize["rollups, first after a start"] = append(bySize["rollups, first after a start"], plotter.XY{X: float64(r.Municipalities), Y: r.FirstSeconds})
+			}
 		}
 		if r.Municipalities == largest && r.Reader == "rollups" {
-			history = append(history, plotter.XY{X: float64(r.Older) / 1e6, Y: r.BestSeconds})
+			history = append(history, plotter.XY{X: float64(r.Older) / 1e6, Y: r.NextSeconds})
+			historyFirst = append(historyFirst, plotter.XY{X: float64(r.Older) / 1e6, Y: r.FirstSeconds})
 			memory = append(memory, plotter.XY{X: float64(r.Older) / 1e6, Y: r.PeakRSSMiB})
 		}
 	}
 	size := plot.New()
 	size.Title.Text = "Evaluation time by size"
 	size.X.Label.Text = "municipalities (60 days of hourly measurements)"
-	size.Y.Label.Text = "seconds (best of the runs)"
+	size.Y.Label.Text = "seconds"
 	var lines []any
 	for _, rd := range slices.Sorted(maps.Keys(bySize)) {
-		lines = append(lines, readerName(rd), bySize[rd])
+		lines = append(lines, rd, bySize[rd])
 	}
 	if err := plotutil.AddLinePoints(size, lines...); err != nil {
 		return err
@@ -48,15 +55,15 @@ func writeChart(path string, rs []result) error {
 	hist := plot.New()
 	hist.Title.Text = fmt.Sprintf("Evaluation time, %d municipalities", largest)
 	hist.X.Label.Text = "older measurements stored (millions)"
-	hist.Y.Label.Text = "seconds (best of the runs)"
-	if err := plotutil.AddLinePoints(hist, "rollups", history); err != nil {
+	hist.Y.Label.Text = "seconds"
+	if err := plotutil.AddLinePoints(hist, "rollups, periodic", history, "rollups, first after a start", historyFirst); err != nil {
 		return err
 	}
 	mem := plot.New()
 	mem.Title.Text = fmt.Sprintf("Evaluator peak RSS, %d municipalities", largest)
 	mem.X.Label.Text = "older measurements stored (millions)"
 	mem.Y.Label.Text = "MiB"
-	if err := plotutil.AddLinePoints(mem, "rollups", memory); err != nil {
+	if err := plotutil.AddLinePoints(mem, "rollups (soft limit 192 MiB)", memory); err != nil {
 		return err
 	}
 	for _, p := range []*plot.Plot{size, hist, mem} {
@@ -82,11 +89,4 @@ func writeChart(path string, rs []result) error {
 		return err
 	}
 	return f.Close()
-}
-
-func readerName(rd string) string {
-	if rd == "raw" {
-		return "event tables only (before)"
-	}
-	return "rollups"
 }
