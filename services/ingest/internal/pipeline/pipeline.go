@@ -189,13 +189,13 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, c Config) (jets
 }
 
 // MaxAckPending is the consumer's allowance of unacknowledged messages. A
-// replica holds at most 5 × batchSize of them (the batch being settled,
-// the one being written, the one filling, the decoded ones waiting and
-// what its client fetched), and a replica killed with SIGKILL leaves its
-// own pending until ACK_WAIT passes: the allowance lets the messages of
-// five killed processes wait for redelivery while the writer goes on
-// taking new ones.
-func MaxAckPending(batchSize int) int { return 30 * batchSize }
+// replica holds at most 6 × batchSize of them (the batches being settled,
+// inserted, prepared and filled, the decoded ones waiting and what its
+// client fetched), and a replica killed with SIGKILL leaves its own
+// pending until ACK_WAIT passes: the allowance lets the messages of five
+// killed processes wait for redelivery while the writer goes on taking new
+// ones.
+func MaxAckPending(batchSize int) int { return 36 * batchSize }
 
 // OriginalHeaderPrefix renames a rejected message's Nats-* headers in its
 // dead-letter copy, so the broker does not act on them a second time.
@@ -258,7 +258,10 @@ type Pipeline struct {
 	lastPin string          // of the last message received
 	lost    map[string]bool // pins this process held and lost
 	iter    Iterator        // the running one
-	busy    int             // batches being written or settled
+	busy    int             // batches being prepared, inserted or settled
+	// pending counts, per identity, the prepared batches that will insert
+	// it and have not yet.
+	pending map[store.Identity]int
 }
 
 // New returns a pipeline on the durable consumer cons; Run starts it.
@@ -283,7 +286,8 @@ func New(nc *nats.Conn, js jetstream.JetStream, cons jetstream.Consumer, sink Si
 
 // NewWith returns a pipeline on any source, dead-letter publisher and sink.
 func NewWith(src Source, dlq Publisher, sink Sink, m *metrics.Metrics, log *slog.Logger, cfg Config) *Pipeline {
-	return &Pipeline{src: src, dlq: dlq, sink: sink, m: m, log: log, cfg: cfg, healthy: true, sleep: sleep, lost: map[string]bool{}}
+	return &Pipeline{src: src, dlq: dlq, sink: sink, m: m, log: log, cfg: cfg, healthy: true, sleep: sleep, lost: map[string]bool{},
+		pending: map[store.Identity]int{}}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -336,9 +340,10 @@ type item struct {
 // Run consumes until ctx ends, then stops fetching, flushes what it holds,
 // acknowledges it and returns. Flushes outlive ctx by ShutdownGrace, so
 // that what was delivered before a stop is stored and acknowledged rather
-// than redelivered. Three batches are at work at once: one filling, one
-// being written (one at a time, by one goroutine) and one being settled
-// (race check when needed, acknowledgements).
+// than redelivered. Four batches are at work at once: one filling, one
+// being prepared (dead letters, look-up, index), one being inserted and one
+// being settled (race check when needed, acknowledgements), each stage by
+// one goroutine.
 func (p *Pipeline) Run(ctx context.Context) error {
 	p.m.ClickHouseUp.Set(1)
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -352,12 +357,20 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		go p.watchPending(ctx)
 	}
 	go p.keepPin(ctx)
-	full, written := make(chan []item), make(chan *writtenBatch)
+	full, prepared, written := make(chan []item), make(chan *writtenBatch), make(chan *writtenBatch)
 	var stages sync.WaitGroup
 	stages.Go(func() {
-		defer close(written)
+		defer close(prepared)
 		for b := range full {
-			if w := p.write(fctx, b); w != nil {
+			if w := p.prepare(fctx, b); w != nil {
+				prepared <- w
+			}
+		}
+	})
+	stages.Go(func() {
+		defer close(written)
+		for w := range prepared {
+			if p.insert(fctx, w) {
 				written <- w
 			}
 		}
@@ -480,24 +493,27 @@ func identity(e *contract.Event) store.Identity {
 	return store.Identity{Municipality: e.Municipality, Publisher: e.Publisher, ID: e.ID}
 }
 
-// writtenBatch is a batch whose dead letters and rows are stored, to be
-// settled.
+// writtenBatch is a batch on its way: prepared (dead letters stored, new
+// identities recorded in the index), then inserted, then settled.
 type writtenBatch struct {
 	batch           []item
 	first           map[store.Identity]int // identity -> index of the copy that stands
 	stored          map[store.Identity]bool
+	rows            []store.Row // to insert
 	began, inserted time.Time
 	stop            func() // ends the batch's keep-alive
 }
 
-// write stores one batch: dead letters first, then the look-up of stored
-// identities, their record in the index and one insert per table, retried
-// until they succeed or ctx ends (then nil: the batch is left for
-// redelivery). Messages delivered under a pin this process has lost are
-// given back to the server instead, for the writer that holds it now.
-// Batches are written one at a time: a batch's look-up sees the rows of
-// the batch before.
-func (p *Pipeline) write(ctx context.Context, batch []item) (w *writtenBatch) {
+// prepare readies one batch for its insert: dead letters first, then the
+// look-up of stored identities and the record of the new ones in the
+// index, retried until they succeed or ctx ends (then nil: the batch is
+// left for redelivery). Messages delivered under a pin this process has
+// lost are given back to the server instead, for the writer that holds it
+// now. A batch is prepared while the one before is inserted: identities of
+// that one (pending) are not stored again but counted as its copies; its
+// rows are committed before this batch is acknowledged, since batches are
+// settled in order.
+func (p *Pipeline) prepare(ctx context.Context, batch []item) (w *writtenBatch) {
 	p.m.BatchSize.Observe(float64(len(batch)))
 	batch = p.giveBack(batch)
 	if len(batch) == 0 {
@@ -535,42 +551,104 @@ func (p *Pipeline) write(ctx context.Context, batch []item) (w *writtenBatch) {
 	for id := range w.first {
 		ids = append(ids, id)
 	}
-	rows := make([]store.Row, 0, len(w.first))
 	w.began = time.Now()
 	ok := len(ids) == 0 || p.retry(ctx, "clickhouse", func(ctx context.Context) error {
+		// Taken before the look-up: a batch that leaves it afterwards has
+		// its rows in before the look-up reads.
+		pending := p.pendingIdentities()
 		t := time.Now()
 		stored, err := p.sink.Stored(ctx, ids)
 		if err != nil {
 			return err
 		}
 		t = p.step(metrics.StepLookup, t)
-		rows = rows[:0]
+		w.rows = w.rows[:0]
 		for _, id := range ids {
-			if i := w.first[id]; !stored[id] {
-				rows = append(rows, store.Row{Event: batch[i].ev, StreamSeq: batch[i].seq, IngestedAt: batch[i].at})
-				// Sent in an insert: rows an attempt committed before its
-				// connection failed are still counted as stored by the
-				// retry that finds them, not as duplicates.
-				batch[i].sent = true
+			if i := w.first[id]; !stored[id] && !pending[id] {
+				w.rows = append(w.rows, store.Row{Event: batch[i].ev, StreamSeq: batch[i].seq, IngestedAt: batch[i].at})
 			}
 		}
 		// The index first: it then holds every stored identity, whatever
 		// fails before the rows are in.
-		if err := p.sink.Remember(ctx, rows); err != nil {
+		if err := p.sink.Remember(ctx, w.rows); err != nil {
 			return err
 		}
-		t = p.step(metrics.StepRemember, t)
-		if err := p.sink.Insert(ctx, rows); err != nil {
-			return err
-		}
-		w.stored, w.inserted = stored, p.step(metrics.StepInsert, t)
+		p.step(metrics.StepRemember, t)
+		w.stored = stored
 		return nil
 	})
 	if !ok {
 		w.stop()
 		return nil
 	}
+	for _, r := range w.rows {
+		// Sent in an insert: rows an attempt committed before its
+		// connection failed are still counted as stored by the retry
+		// that finds them, not as duplicates.
+		batch[w.first[r.Identity()]].sent = true
+	}
+	p.setPending(w.rows, 1)
 	return w
+}
+
+// insert inserts a prepared batch's rows, one insert per table, retried
+// until they succeed or ctx ends (then false: the batch is left for
+// redelivery). A failed insert may have committed some of the tables:
+// each retry looks the rows up again and inserts only the missing ones.
+func (p *Pipeline) insert(ctx context.Context, w *writtenBatch) bool {
+	defer p.setPending(w.rows, -1)
+	if len(w.first) == 0 {
+		return true
+	}
+	attempt := 0
+	ok := p.retry(ctx, "clickhouse", func(ctx context.Context) error {
+		rows := w.rows
+		if attempt++; attempt > 1 && len(rows) > 0 {
+			ids := make([]store.Identity, len(rows))
+			for i := range rows {
+				ids[i] = rows[i].Identity()
+			}
+			stored, err := p.sink.Stored(ctx, ids)
+			if err != nil {
+				return err
+			}
+			rows = slices.DeleteFunc(slices.Clone(rows), func(r store.Row) bool { return stored[r.Identity()] })
+		}
+		t := time.Now()
+		if err := p.sink.Insert(ctx, rows); err != nil {
+			return err
+		}
+		w.inserted = p.step(metrics.StepInsert, t)
+		return nil
+	})
+	if !ok {
+		w.stop()
+		p.setBusy(-1)
+	}
+	return ok
+}
+
+// pendingIdentities are the identities of the rows of prepared batches not
+// yet inserted.
+func (p *Pipeline) pendingIdentities() map[store.Identity]bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[store.Identity]bool, len(p.pending))
+	for id := range p.pending {
+		out[id] = true
+	}
+	return out
+}
+
+func (p *Pipeline) setPending(rows []store.Row, d int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range rows {
+		id := rows[i].Identity()
+		if p.pending[id] += d; p.pending[id] <= 0 {
+			delete(p.pending, id)
+		}
+	}
 }
 
 // settle finishes a written batch while the next one is written: the race

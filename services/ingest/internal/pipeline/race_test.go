@@ -296,3 +296,43 @@ func TestPinKeptDuringSlowWrites(t *testing.T) {
 		t.Fatalf("the pin was kept %d times more while idle", n-kept)
 	}
 }
+
+// countingSink counts the rows inserted per identity.
+type countingSink struct {
+	*fakeSink
+	mu       sync.Mutex
+	inserted map[store.Identity]int
+}
+
+func (s *countingSink) Insert(ctx context.Context, rows []store.Row) error {
+	if err := s.fakeSink.Insert(ctx, rows); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range rows {
+		s.inserted[r.Identity()]++
+	}
+	return nil
+}
+
+// A batch is prepared while the one before is being inserted: a copy of an
+// identity that batch is inserting is not inserted again, and is counted
+// as a duplicate.
+func TestCopyOfABatchBeingInserted(t *testing.T) {
+	sink := &countingSink{fakeSink: newSink(), inserted: map[store.Identity]int{}}
+	sink.delay = 300 * time.Millisecond
+	first, copyOf, other := validMsg("a", 1), validMsg("a", 2), validMsg("b", 3)
+	cfg := testConfig()
+	cfg.BatchSize = 1
+	p := newTest(&fakeSource{msgs: []*fakeMsg{first, copyOf, other}}, &fakeDLQ{}, sink, cfg)
+	stop := run(t, p)
+	acked(t, first, copyOf, other)
+	stop()
+	if n := sink.inserted[olot("a")]; n != 1 {
+		t.Fatalf("identity a inserted %d times", n)
+	}
+	if got := testutil.ToFloat64(p.m.Events.WithLabelValues("cat.smartcity.kpi.measured.v1", metrics.Duplicate)); got != 1 {
+		t.Fatalf("%v duplicates counted, want 1", got)
+	}
+}
