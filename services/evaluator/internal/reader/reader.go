@@ -253,11 +253,3 @@ func (r *Reader) incidents(ctx context.Context, at time.Time, w time.Duration, m
 	}
 	return IncidentsOf(rows, ids, h), nil
 }
-
-func known(cat *Catalogue) []string {
-	out := make([]string, 0, len(cat.Known))
-	for m := range cat.Known {
-		out = append(out, m)
-	}
-	return out
-}
