@@ -128,7 +128,8 @@ func TestComposeHANATS(t *testing.T) {
 				t.Errorf("%s: NATS_URL %q lacks %s", name, env["NATS_URL"], n)
 			}
 		}
-		if strings.HasPrefix(name, "ingest") && env["STREAM_REPLICAS"] != "3" {
+		keepsStreams := strings.HasPrefix(name, "ingest") || name == "evaluator"
+		if keepsStreams && env["STREAM_REPLICAS"] != "3" {
 			t.Errorf("%s: STREAM_REPLICAS %q, want 3", name, env["STREAM_REPLICAS"])
 		}
 	}

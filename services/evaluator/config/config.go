@@ -20,6 +20,8 @@ type Config struct {
 	CriteriaFile string
 	// MaxOnDemand is how many ?at= evaluations may run at once.
 	MaxOnDemand int
+	// StreamReplicas is how many NATS servers keep the level-change stream.
+	StreamReplicas int
 	// ReportTimeZone is the IANA time zone of the monthly reports'
 	// calendar months.
 	ReportTimeZone string
@@ -36,6 +38,8 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	s.String(&c.CriteriaFile, "criteria-file", "CRITERIA_FILE", "", "YAML file of thresholds and windows (built-in defaults when empty)", nil)
 	s.Int(&c.MaxOnDemand, "max-on-demand-evaluations", "MAX_ON_DEMAND_EVALUATIONS", 2,
 		"?at= evaluations running at once; more are answered 429 with Retry-After", 1, 64)
+	s.Int(&c.StreamReplicas, "stream-replicas", "STREAM_REPLICAS", 1,
+		"servers of a NATS cluster that keep the level-change stream (3 in a three-node cluster)", 1, 5)
 	s.String(&c.ReportTimeZone, "report-time-zone", "REPORT_TIME_ZONE", "Europe/Madrid",
 		"IANA time zone of the monthly SLA reports' calendar months", checkTimeZone)
 	s.String(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error", logging.CheckLevel)

@@ -12,14 +12,14 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.HTTPAddr != "127.0.0.1:8080" || c.Interval != 30*time.Second || c.Database != "smartcity" || c.MaxOnDemand != 2 ||
-		c.ReportTimeZone != "Europe/Madrid" {
+		c.StreamReplicas != 1 || c.ReportTimeZone != "Europe/Madrid" {
 		t.Fatalf("%+v", c)
 	}
 }
 
 func TestProblemsNamed(t *testing.T) {
 	env := map[string]string{"EVALUATION_INTERVAL": "0s", "HTTP_ADDR": "8080", "NATS_URL": "x", "MAX_ON_DEMAND_EVALUATIONS": "0",
-		"REPORT_TIME_ZONE": "Europe/Nowhere"}
+		"REPORT_TIME_ZONE": "Europe/Nowhere", "STREAM_REPLICAS": "7"}
 	_, err := Parse(nil, func(k string) string { return env[k] })
 	if err == nil {
 		t.Fatal("accepted")

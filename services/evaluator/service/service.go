@@ -71,7 +71,7 @@ func Run(ctx context.Context, cfg config.Config, logw io.Writer) error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	hist := history.New(db, js)
-	if err := hist.EnsureStream(ctx); err != nil {
+	if err := hist.EnsureStream(ctx, cfg.StreamReplicas); err != nil {
 		return err
 	}
 	evals := collector.NewEvaluations()

@@ -41,11 +41,11 @@ func New(db storage.Engine, js jetstream.JetStream) *Changes {
 }
 
 // EnsureStream creates the stream of level-change events, or updates it to
-// this configuration.
-func (h *Changes) EnsureStream(ctx context.Context) error {
+// this configuration, kept by replicas servers of a NATS cluster.
+func (h *Changes) EnsureStream(ctx context.Context, replicas int) error {
 	_, err := h.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: AssessmentStream, Subjects: []string{contract.AssessmentPrefix + ".>"}, Storage: jetstream.FileStorage,
-		Duplicates: 10 * time.Minute, Description: "Assoliment maturity level changes",
+		Duplicates: 10 * time.Minute, Description: "Assoliment maturity level changes", Replicas: replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("create stream %s: %w", AssessmentStream, err)

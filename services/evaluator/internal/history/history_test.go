@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/assoliment/assoliment/services/contract"
@@ -30,7 +31,7 @@ func TestRecordAndRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := history.New(db, js)
-	if err := h.EnsureStream(ctx); err != nil {
+	if err := h.EnsureStream(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
@@ -86,5 +87,32 @@ func TestRecordAndRetry(t *testing.T) {
 	}
 	if err := db.Select(ctx, &rows, storage.Query{SQL: "SELECT evaluated_at FROM maturity_changes"}); err != nil || len(rows) != 1 || !rows[0].At.Equal(at) {
 		t.Errorf("stored %+v, %v; want the first attempt's instant", rows, err)
+	}
+}
+
+// TestStreamReplicas: on a three-node cluster the level-change stream is
+// kept by as many servers as STREAM_REPLICAS asks, so losing one node loses
+// no announced change.
+func TestStreamReplicas(t *testing.T) {
+	ctx := context.Background()
+	cluster := testenv.NATSCluster(t, 3)
+	nc, err := nats.Connect(cluster.URLs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := history.New(nil, js).EnsureStream(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, history.AssessmentStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.CachedInfo().Config.Replicas; got != 3 {
+		t.Fatalf("replicas %d, want 3", got)
 	}
 }

@@ -142,7 +142,7 @@ func run(o options) error {
 		return err
 	}
 	natsURL := "nats://" + natsAddr
-	natsd, err := proc.Start(filepath.Join(o.bin, "natsd"), "--addr", natsAddr, "--store", filepath.Join(dir, "nats"))
+	natsd, err := proc.Start(filepath.Join(o.bin, "natsd"), "--addr", natsAddr, "--mqtt-addr", "", "--store", filepath.Join(dir, "nats"))
 	if err != nil {
 		return err
 	}

@@ -173,7 +173,7 @@ func run(addr, bin, criteria string, rate int, invalid float64, dur, warmup time
 		return nil, err
 	}
 	natsURL := "nats://" + natsAddr
-	natsd, err := proc.Start(filepath.Join(bin, "natsd"), "--addr", natsAddr, "--store", filepath.Join(dir, "nats"))
+	natsd, err := proc.Start(filepath.Join(bin, "natsd"), "--addr", natsAddr, "--mqtt-addr", "", "--store", filepath.Join(dir, "nats"))
 	if err != nil {
 		return nil, err
 	}
