@@ -123,12 +123,16 @@ func TestIdentityTableNames(t *testing.T) {
 		{"identities_2026", 0, time.Time{}, false},
 		{"identities_202601x", 0, time.Time{}, false},
 		{"identities_202601_fill_x", 0, time.Time{}, false},
+		{"identities_202601_fill_1780000000123456789", 202601, start, true}, // before the random suffix
 		{"sla_targets_1", 0, time.Time{}, false},
 	} {
 		m, f, ok := storage.ParseIdentityTable(tc.name)
 		if m != tc.month || !f.Equal(tc.filling) || ok != tc.ok {
 			t.Errorf("%s: %d %v %v, want %d %v %v", tc.name, m, f, ok, tc.month, tc.filling, tc.ok)
 		}
+	}
+	if storage.IdentityFillTable(202612, start) == storage.IdentityFillTable(202612, start) {
+		t.Error("two fills started at the same instant share a name")
 	}
 	if m := storage.Month(time.Date(2026, 12, 31, 23, 30, 0, 0, time.FixedZone("", -3600))); m != 202701 {
 		t.Errorf("month in UTC: %d", m)

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -35,9 +36,10 @@ const fillInfix = "_fill_"
 func IdentityTable(month uint32) string { return fmt.Sprintf("%s%06d", IdentityTablePrefix, month) }
 
 // IdentityFillTable is the name under which a process started at start
-// fills the index table of month before renaming it into place.
+// fills the index table of month before renaming it into place; a random
+// suffix keeps apart processes that start at the same instant.
 func IdentityFillTable(month uint32, start time.Time) string {
-	return fmt.Sprintf("%s%s%d", IdentityTable(month), fillInfix, start.UnixNano())
+	return fmt.Sprintf("%s%s%d_%08x", IdentityTable(month), fillInfix, start.UnixNano(), rand.Uint32())
 }
 
 // ParseIdentityTable reads the month of an index table's name, and for a
@@ -56,7 +58,8 @@ func ParseIdentityTable(name string) (month uint32, filling time.Time, ok bool) 
 	case rest[6:] == "":
 		return uint32(m), time.Time{}, true
 	case isFill:
-		ns, err := strconv.ParseInt(nonce, 10, 64)
+		start, _, _ := strings.Cut(nonce, "_")
+		ns, err := strconv.ParseInt(start, 10, 64)
 		if err != nil {
 			return 0, time.Time{}, false
 		}

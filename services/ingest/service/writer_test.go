@@ -51,6 +51,8 @@ func TestPinnedReplicasStoreCopiesOnce(t *testing.T) {
 	at := time.Now().UTC().Add(-time.Hour)
 	publishEvent(t, js, event(contract.TypeKPIMeasured, "vic", "fcc", "warm-up", at, &contract.KPIMeasured{Service: "s", KPI: "k", Value: 1}))
 	testenv.Eventually(t, "warm-up stored", 20*time.Second, func() bool { return count(t, ch, "SELECT count() FROM {db}.measurements") == 1 })
+	// The counter grows just after the commit the query sees.
+	testenv.Eventually(t, "warm-up counted", 10*time.Second, func() bool { return storedBy(t, addrs[0])+storedBy(t, addrs[1]) == 1 })
 	before := []float64{storedBy(t, addrs[0]), storedBy(t, addrs[1])}
 
 	const n = 20000

@@ -143,9 +143,14 @@ func (s *Store) fillMonth(ctx context.Context, month uint32, now time.Time, log 
 	}
 	if err := s.db.Exec(ctx, storage.RenameTable(fill, final)); err != nil {
 		// Another process filled the month meanwhile: its table stands.
-		var names []storage.TableName
-		if lerr := s.db.Select(ctx, &names, storage.IdentityTables()); lerr != nil || !slices.Contains(names, storage.TableName{Name: final}) {
-			return fmt.Errorf("identity index: rename %s to %s: %w", fill, final, err)
+		// ClickHouse says so (the name is taken, though a rename still
+		// under way may not be listed yet), or the list of tables does.
+		var exc *clickhouse.Exception
+		if !errors.As(err, &exc) || exc.Code != tableAlreadyExists {
+			var names []storage.TableName
+			if lerr := s.db.Select(ctx, &names, storage.IdentityTables()); lerr != nil || !slices.Contains(names, storage.TableName{Name: final}) {
+				return fmt.Errorf("identity index: rename %s to %s: %w", fill, final, err)
+			}
 		}
 		if err := s.db.Exec(ctx, storage.DropTable(fill)); err != nil {
 			return fmt.Errorf("identity index: drop %s: %w", fill, err)
@@ -222,5 +227,9 @@ func (s *Store) repairIfMissing(ctx context.Context, err error) {
 	}
 }
 
-// unknownTable is ClickHouse's error code for a table that does not exist.
-const unknownTable = 60
+// ClickHouse's error codes for a table that does not exist, and for a
+// name already taken.
+const (
+	unknownTable       = 60
+	tableAlreadyExists = 57
+)
