@@ -131,7 +131,7 @@ func TestIdentityTableNames(t *testing.T) {
 			t.Errorf("%s: %d %v %v, want %d %v %v", tc.name, m, f, ok, tc.month, tc.filling, tc.ok)
 		}
 	}
-	if storage.IdentityFillTable(202612, start) == storage.IdentityFillTable(202612, start) {
+	if one, other := storage.IdentityFillTable(202612, start), storage.IdentityFillTable(202612, start); one == other {
 		t.Error("two fills started at the same instant share a name")
 	}
 	if m := storage.Month(time.Date(2026, 12, 31, 23, 30, 0, 0, time.FixedZone("", -3600))); m != 202701 {
