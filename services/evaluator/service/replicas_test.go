@@ -172,12 +172,26 @@ func TestFaultClickHouseReplicaLost(t *testing.T) {
 	// Both losses were marked, and repaired; then each replica's identity
 	// index (its own Set tables) holds every stored identity, those
 	// written through the other replica while it was lost included.
-	testenv.Eventually(t, "both replicas' indexes marked and repaired", 60*time.Second, func() bool {
+	// A replica is repaired once it has done every entry of its
+	// replication queue, which after a SIGKILL may take a while on a
+	// loaded machine; on a time-out the state is printed.
+	for deadline := time.Now().Add(150 * time.Second); ; time.Sleep(500 * time.Millisecond) {
 		var marked, stale uint64
 		err := r[0].QueryRow(ctx, "SELECT toUInt64(countIf(m > 0)), toUInt64(countIf(m > rp)) FROM (SELECT replica, maxIf(at, repaired = 0) AS m, "+
 			"maxIf(at, repaired = 1) AS rp FROM identity_index_marks GROUP BY replica)").Scan(&marked, &stale)
-		return err == nil && marked == 2 && stale == 0
-	})
+		if err == nil && marked == 2 && stale == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			for i, conn := range r {
+				var state string
+				qerr := conn.QueryRow(ctx, "SELECT toString(groupArray(tuple(table, queue_size, log_pointer, log_max_index, is_readonly))) "+
+					"FROM system.replicas WHERE database = currentDatabase()").Scan(&state)
+				t.Logf("r%d replication state (table, queue, log pointer, log max, read-only): %s %v", i+1, state, qerr)
+			}
+			t.Fatalf("both replicas' indexes not marked and repaired: %d marked, %d stale, %v", marked, stale, err)
+		}
+	}
 	for i, conn := range r {
 		var tables []string
 		rows, err := conn.Query(ctx, "SELECT name FROM system.tables WHERE database = currentDatabase() AND match(name, '^identities_[0-9]{6}$')")
