@@ -281,3 +281,38 @@ func TestInFlightBoundSmallerThanABatch(t *testing.T) {
 		t.Fatalf("%d events stored, want 600", len(ids))
 	}
 }
+
+// Request bodies held at once are bounded whatever the tokens: sixteen
+// batch requests of the largest size whose bodies are slow to come fill
+// the budget, the next request is answered 503 with Retry-After before
+// its body is read, and requests are taken again once those end.
+func TestBodiesHeldAtOnceAreBounded(t *testing.T) {
+	const largest = 65536
+	e := start(t, "--max-batch-bytes", strconv.Itoa(largest))
+	host := strings.TrimPrefix(e.url, "http://")
+	var slow []net.Conn
+	for range 16 {
+		c, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow = append(slow, c)
+		fmt.Fprintf(c, "POST /api/v1/events HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n[",
+			host, e.tokens[provider], batch, largest)
+	}
+	one := measurement(t, "held-1", "sabadell", otherCompany)
+	testenv.Eventually(t, "a request refused while the budget is full", 10*time.Second, func() bool {
+		return e.post(t, e.tokens[otherCompany], structured, one).code == 503
+	})
+	a := e.post(t, e.tokens[otherCompany], structured, one)
+	a.problem(t, 503, "unavailable")
+	if a.header.Get("Retry-After") == "" {
+		t.Fatal("503 without Retry-After")
+	}
+	for _, c := range slow {
+		c.Close()
+	}
+	testenv.Eventually(t, "requests taken again", 10*time.Second, func() bool {
+		return e.post(t, e.tokens[otherCompany], structured, one).code == 202
+	})
+}

@@ -80,7 +80,11 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
+	// A dead letter's acknowledgement lost without a disconnect (a stream
+	// leader moving, say) fails its publish after this long, and the batch
+	// is tried again (same message id, so no copy), instead of waiting
+	// forever with its messages held in progress.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(10*time.Second))
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -68,10 +69,39 @@ type Config struct {
 }
 
 // Handler serves POST /api/v1/events.
-type Handler struct{ c Config }
+type Handler struct {
+	c Config
+
+	mu     sync.Mutex
+	bodies int // bytes reserved by the requests whose bodies are held
+}
 
 // New returns the events handler.
 func New(c Config) *Handler { return &Handler{c: c} }
+
+// BodyBudget is how many bytes of request bodies the gateway holds at
+// once, as a multiple of the largest batch: sixteen largest batches. A
+// request that would pass it is answered 503 with Retry-After before its
+// body is read, so parallel requests cannot grow the gateway's memory
+// without bound, whatever their tokens.
+const BodyBudget = 16
+
+// reserve books n bytes of the body budget; false when they are not free.
+func (h *Handler) reserve(n int) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.bodies+n > BodyBudget*max(h.c.MaxBatchBytes, contract.MaxMessageSize) {
+		return false
+	}
+	h.bodies += n
+	return true
+}
+
+func (h *Handler) release(n int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.bodies -= n
+}
 
 // Problem is the body of every error answer.
 type Problem struct {
@@ -167,6 +197,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if x.mode == "batch" {
 		limit = h.c.MaxBatchBytes
 	}
+	reserved := limit
+	if x.r.ContentLength >= 0 && x.r.ContentLength < int64(limit) {
+		reserved = int(x.r.ContentLength) + 1
+	}
+	if !h.reserve(reserved) {
+		h.unavailable(x, 0, "the gateway holds as many request bodies as it may (%d bytes); try again shortly", BodyBudget*max(h.c.MaxBatchBytes, contract.MaxMessageSize))
+		return
+	}
+	defer h.release(reserved)
 	body, ok := readBody(x, limit)
 	if !ok {
 		return

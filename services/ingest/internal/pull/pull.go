@@ -95,8 +95,7 @@ type Iter struct {
 	wg     sync.WaitGroup
 
 	mu                   sync.Mutex
-	queue                []*Msg
-	head                 int
+	queue                fifo
 	heldMsgs, heldBytes  int // received, not yet taken
 	askedMsgs, askedByte int // requested, not yet received or given up by the server
 	pin                  string
@@ -133,13 +132,7 @@ func (it *Iter) poke() { signal(it.kick) }
 func (it *Iter) Next() (*Msg, error) {
 	for {
 		it.mu.Lock()
-		if it.head < len(it.queue) {
-			m := it.queue[it.head]
-			it.queue[it.head] = nil
-			it.head++
-			if it.head == len(it.queue) {
-				it.queue, it.head = it.queue[:0], 0
-			}
+		if m := it.queue.pop(); m != nil {
 			it.heldMsgs--
 			it.heldBytes -= m.size
 			it.mu.Unlock()
@@ -246,7 +239,7 @@ func (it *Iter) deliver(m *nats.Msg) {
 		_ = m.Nak()
 		return
 	}
-	it.queue = append(it.queue, msg)
+	it.queue.push(msg)
 	it.heldMsgs++
 	it.heldBytes += msg.size
 	it.mu.Unlock()
@@ -322,7 +315,10 @@ func (it *Iter) pullLoop() {
 		}
 		freeMsgs := cfg.MaxMessages - it.heldMsgs - it.askedMsgs
 		freeBytes := cfg.MaxBytes - it.heldBytes - it.askedByte
-		if it.draining || it.closed || it.err != nil || now.Before(it.retryAt) ||
+		// No request while disconnected: the client would buffer it and
+		// send every one at once on reconnecting, asking for several times
+		// what the limits allow.
+		if it.draining || it.closed || it.err != nil || now.Before(it.retryAt) || !it.c.nc.IsConnected() ||
 			freeMsgs < max(cfg.MaxMessages/2, 1) || freeBytes < max(cfg.MaxBytes/2, 1) {
 			it.mu.Unlock()
 			continue
@@ -389,3 +385,30 @@ func (m *Msg) InProgress() error { return m.m.InProgress() }
 
 // TermWithReason tells the server never to deliver the message again.
 func (m *Msg) TermWithReason(reason string) error { return m.m.Respond([]byte("+TERM " + reason)) }
+
+// fifo is the queue of received messages. Its array is reused: what was
+// taken is dropped from the front once it is half the array, so a queue
+// that never empties (a long backlog read by a slower writer) does not
+// grow with every message delivered.
+type fifo struct {
+	items []*Msg
+	head  int
+}
+
+func (q *fifo) push(m *Msg) { q.items = append(q.items, m) }
+
+// pop takes the oldest message, nil when none is left.
+func (q *fifo) pop() *Msg {
+	if q.head == len(q.items) {
+		return nil
+	}
+	m := q.items[q.head]
+	q.items[q.head] = nil
+	q.head++
+	if q.head == len(q.items) || q.head >= 1024 && 2*q.head >= len(q.items) {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	return m
+}
