@@ -369,9 +369,21 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	})
 	stages.Go(func() {
 		defer close(written)
+		// Once an insert has given up (the grace after a stop is over),
+		// every later batch is left for redelivery too: one whose rows are
+		// all copies of the failed batch's must not be acknowledged
+		// before those rows are stored.
+		gaveUp := false
 		for w := range prepared {
-			if p.insert(fctx, w) {
+			switch {
+			case gaveUp:
+				p.setPending(w.rows, -1)
+				w.stop()
+				p.setBusy(-1)
+			case p.insert(fctx, w):
 				written <- w
+			default:
+				gaveUp = true
 			}
 		}
 	})
