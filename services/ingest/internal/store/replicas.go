@@ -310,8 +310,8 @@ func caughtUp(ctx context.Context, st *Store) error {
 // MaintainEvery is how often Maintain looks for stale replicas to repair.
 const MaintainEvery = 5 * time.Second
 
-// Maintain repairs, until ctx ends, every other replica whose index is
-// stale, once it answers and has caught up.
+// Maintain repairs, until ctx ends, every replica whose index is stale,
+// the one written through included, once it answers and has caught up.
 func (r *Replicas) Maintain(ctx context.Context, log *slog.Logger) {
 	t := time.NewTicker(MaintainEvery)
 	defer t.Stop()
@@ -322,6 +322,18 @@ func (r *Replicas) Maintain(ctx context.Context, log *slog.Logger) {
 		case <-t.C:
 		}
 		current := r.c.Server()
+		// The replica written through too: a mark written on another
+		// replica while this one was down reaches it only once it has
+		// fetched that replica's parts, which may be after the connection
+		// moved here (the other replica lost before it could send them).
+		r.mu.Lock()
+		name, arrived := r.peers[current].name, r.arrived
+		r.mu.Unlock()
+		if arrived && name != "" {
+			if err := r.repair(ctx, r.Store, name, true); err != nil && !errors.Is(err, errNotCaughtUp) && ctx.Err() == nil {
+				log.Warn("clickhouse: identity index of the replica written through not repaired yet", "addr", current, "replica", name, "err", err)
+			}
+		}
 		for _, a := range r.c.Addrs() {
 			if a == current {
 				continue
