@@ -300,10 +300,10 @@ func TestBodiesHeldAtOnceAreBounded(t *testing.T) {
 		fmt.Fprintf(c, "POST /api/v1/events HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n[",
 			host, e.tokens[provider], batch, largest)
 	}
-	one := measurement(t, "held-1", "sabadell", otherCompany)
-	testenv.Eventually(t, "a request refused while the budget is full", 10*time.Second, func() bool {
-		return e.post(t, e.tokens[otherCompany], structured, one).code == 503
+	testenv.Eventually(t, "sixteen largest bodies booked", 20*time.Second, func() bool {
+		return e.metric(t, "smartcity_gateway_request_body_bytes_held") == 16*largest
 	})
+	one := measurement(t, "held-1", "sabadell", otherCompany)
 	a := e.post(t, e.tokens[otherCompany], structured, one)
 	a.problem(t, 503, "unavailable")
 	if a.header.Get("Retry-After") == "" {
@@ -312,7 +312,10 @@ func TestBodiesHeldAtOnceAreBounded(t *testing.T) {
 	for _, c := range slow {
 		c.Close()
 	}
-	testenv.Eventually(t, "requests taken again", 10*time.Second, func() bool {
+	testenv.Eventually(t, "requests taken again", 20*time.Second, func() bool {
 		return e.post(t, e.tokens[otherCompany], structured, one).code == 202
+	})
+	testenv.Eventually(t, "no bytes booked with no request open", 20*time.Second, func() bool {
+		return e.metric(t, "smartcity_gateway_request_body_bytes_held") == 0
 	})
 }

@@ -94,6 +94,7 @@ func (h *Handler) reserve(n int) bool {
 		return false
 	}
 	h.bodies += n
+	h.c.Metrics.BodyBytes.Set(float64(h.bodies))
 	return true
 }
 
@@ -101,6 +102,7 @@ func (h *Handler) release(n int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.bodies -= n
+	h.c.Metrics.BodyBytes.Set(float64(h.bodies))
 }
 
 // Problem is the body of every error answer.

@@ -35,6 +35,7 @@ type Metrics struct {
 	AckWait    prometheus.Histogram
 	Tokens     prometheus.Gauge
 	Reloads    *prometheus.CounterVec
+	BodyBytes  prometheus.Gauge
 }
 
 // New creates and registers the metrics, with Go and process collectors.
@@ -68,12 +69,16 @@ func New() *Metrics {
 			Name: "smartcity_gateway_tokens",
 			Help: "Tokens in force.",
 		}),
+		BodyBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "smartcity_gateway_request_body_bytes_held",
+			Help: "Bytes of request bodies booked by the requests being read or handled (at most 16 x MAX_BATCH_BYTES; beyond, 503).",
+		}),
 		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smartcity_gateway_token_reloads_total",
 			Help: "Reads of the tokens file, by result (ok, or error: the previous tokens stay in force).",
 		}, []string{"result"}),
 	}
-	r.MustRegister(m.Requests, m.Events, m.Rejections, m.Duration, m.AckWait, m.Tokens, m.Reloads,
+	r.MustRegister(m.Requests, m.Events, m.Rejections, m.Duration, m.AckWait, m.Tokens, m.Reloads, m.BodyBytes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, mode := range Modes {
 		m.Duration.WithLabelValues(mode)
