@@ -257,7 +257,9 @@ func (r *Replicas) arrive(ctx context.Context) error {
 // on the current replica. With waitCaughtUp the replica must first hold
 // every part the others committed (a peer that has just come back); a
 // replica the connection has moved to is filled at once, as the one it
-// left may be gone with parts not yet fetched.
+// left may be gone with parts not yet fetched; that fill counts as the
+// repair only if the replica had caught up, else Maintain fills it again
+// once it has.
 func (r *Replicas) repair(ctx context.Context, st *Store, name string, waitCaughtUp bool) error {
 	var marks []storage.IndexMark
 	if err := r.db.Select(ctx, &marks, storage.ReadIndexMarks()); err != nil {
@@ -272,10 +274,12 @@ func (r *Replicas) repair(ctx context.Context, st *Store, name string, waitCaugh
 	if !m.Stale() {
 		return nil
 	}
-	if waitCaughtUp {
-		if err := caughtUp(ctx, st); err != nil {
-			return err
-		}
+	// Parts the replica has not fetched yet are missing from a fill: it is
+	// recorded as a repair only when the replica had caught up before it
+	// began; else it adds what is there, and a later one completes it.
+	caught := caughtUp(ctx, st)
+	if waitCaughtUp && caught != nil {
+		return caught
 	}
 	start := time.Now()
 	first, last := IndexRange(start, r.maxLateness)
@@ -283,6 +287,10 @@ func (r *Replicas) repair(ctx context.Context, st *Store, name string, waitCaugh
 		if err := st.db.Exec(ctx, storage.FillIdentities(storage.IdentityTable(mo), mo)); err != nil {
 			return fmt.Errorf("refill the identity index of replica %s, month %d: %w", name, mo, err)
 		}
+	}
+	if caught != nil {
+		r.log.Info("clickhouse: identity index of a replica filled from the parts it holds; filled again once it has fetched the rest", "replica", name)
+		return nil
 	}
 	if err := r.db.Insert(ctx, storage.IndexMarks, storage.IndexMarkColumns, [][]any{storage.IndexMarkRow(name, true, m.Marked)}); err != nil {
 		return fmt.Errorf("record the repair of replica %s: %w", name, err)
