@@ -18,10 +18,12 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -150,6 +152,12 @@ func Setup(ctx context.Context, js jetstream.JetStream, c Config, log *slog.Logg
 	}
 	for _, sc := range c.Streams() {
 		if err := try("stream "+sc.Name, func(ctx context.Context) error {
+			// A stream already so configured is left alone: replicas start
+			// together, and nats-server 2.15.2 races on concurrent updates
+			// of one stream (its -race build says so).
+			if s, err := js.Stream(ctx, sc.Name); err == nil && !StreamNeedsUpdate(sc, s.CachedInfo().Config) {
+				return nil
+			}
 			_, err := js.CreateOrUpdateStream(ctx, sc)
 			return err
 		}); err != nil {
@@ -162,6 +170,40 @@ func Setup(ctx context.Context, js jetstream.JetStream, c Config, log *slog.Logg
 		return err
 	})
 	return cons, err
+}
+
+// StreamNeedsUpdate says whether a stream configured as have differs from
+// want in a setting want gives: the server fills in what want leaves
+// empty (0 where it stores -1 for "no limit", say), so only the settings
+// want names are compared, through their JSON form.
+func StreamNeedsUpdate(want, have jetstream.StreamConfig) bool {
+	fields := func(c jetstream.StreamConfig) map[string]any {
+		b, err := json.Marshal(c)
+		if err != nil {
+			return nil
+		}
+		var m map[string]any
+		if json.Unmarshal(b, &m) != nil {
+			return nil
+		}
+		return m
+	}
+	w, h := fields(want), fields(have)
+	if w == nil || h == nil {
+		return true
+	}
+	for k, v := range w {
+		if n, ok := v.(float64); ok && n == 0 {
+			if hn, ok := h[k].(float64); !ok || hn == 0 || hn == -1 {
+				continue // left to the server's default
+			}
+			return true
+		}
+		if !reflect.DeepEqual(v, h[k]) {
+			return true
+		}
+	}
+	return false
 }
 
 // SetupPatience is how long Setup keeps trying.
