@@ -232,6 +232,9 @@ func run(o options) error {
 					return err
 				}
 			}
+			if err := quiet(ctx, ch); err != nil {
+				return err
+			}
 			d := d
 			if err := b.drain(ctx, &d, k); err != nil {
 				return err
@@ -257,6 +260,9 @@ func run(o options) error {
 
 	// Resume after SIGKILL with a backlog, then latency through the
 	// running ingest, with the largest table.
+	if err := quiet(ctx, ch); err != nil {
+		return err
+	}
 	if err := b.resume(ctx, r, at); err != nil {
 		return err
 	}
@@ -313,6 +319,31 @@ func (b *bench) startIngest() (*ingest, error) {
 		return nil, err
 	}
 	return &ingest{cmd: cmd, http: addr}, nil
+}
+
+// quiet waits (up to ten minutes) until the server runs no merge: rows
+// generated just before, in this database or another on the same server,
+// are merged in the background for minutes, and a drain measured meanwhile
+// measures those merges as much as the ingest. A server that has held its
+// rows for a while, as in production, merges only what is being inserted.
+func quiet(ctx context.Context, ch *chconn.Conn) error {
+	start, calm := time.Now(), 0
+	err := proc.WaitFor(10*time.Minute, func() bool {
+		var merges uint64
+		if err := ch.QueryRow(ctx, "SELECT count() FROM system.merges").Scan(&merges); err != nil || merges > 0 {
+			calm = 0
+			return false
+		}
+		calm++
+		return calm >= 50 // a second without one
+	})
+	if err != nil {
+		return fmt.Errorf("background merges still running: %w", err)
+	}
+	if waited := time.Since(start); waited > 2*time.Second {
+		logf("waited %.0f s for the server's background merges to end", waited.Seconds())
+	}
+	return nil
 }
 
 func rows(ctx context.Context, ch *chconn.Conn) uint64 {
