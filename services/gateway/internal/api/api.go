@@ -86,11 +86,14 @@ func New(c Config) *Handler { return &Handler{c: c} }
 // without bound, whatever their tokens.
 const BodyBudget = 16
 
+// budget is the bytes of request bodies held at once at the most.
+func (h *Handler) budget() int { return BodyBudget * max(h.c.MaxBatchBytes, contract.MaxMessageSize) }
+
 // reserve books n bytes of the body budget; false when they are not free.
 func (h *Handler) reserve(n int) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.bodies+n > BodyBudget*max(h.c.MaxBatchBytes, contract.MaxMessageSize) {
+	if h.bodies+n > h.budget() {
 		return false
 	}
 	h.bodies += n
@@ -204,7 +207,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reserved = int(x.r.ContentLength) + 1
 	}
 	if !h.reserve(reserved) {
-		h.unavailable(x, 0, "the gateway holds as many request bodies as it may (%d bytes); try again shortly", BodyBudget*max(h.c.MaxBatchBytes, contract.MaxMessageSize))
+		h.unavailable(x, 0, "the gateway holds as many request bodies as it may (%d bytes); try again shortly", h.budget())
 		return
 	}
 	defer h.release(reserved)
