@@ -289,6 +289,7 @@ func TestSameResultsOnBothEngines(t *testing.T) {
 		counted[i] = storage.ServiceHash(x)
 	}
 	compareIncidents(t, ss, counted)
+	compareLongOpenIncidents(t, ss)
 	same[storage.LastMeasurement](t, "LastBefore", ss, storage.LastBefore(T.Add(-2*w), services), false)
 	exec2(t, "DropTable", ss, storage.DropTable(table))
 	same[storage.TableName](t, "LeftoverTargets", ss, storage.LeftoverTargets(), true)

@@ -48,6 +48,7 @@ var Migrations = []Migration{
 		AddColumn(Incidents, "time_ns", nsColumn),
 	}},
 	{Version: 4, Name: "evaluation rollups", Steps: sqlFile("migrations/004_evaluation_rollups.sql")},
+	{Version: 5, Name: "incident candidates", Steps: sqlFile("migrations/005_incident_candidates.sql")},
 }
 
 // nsColumn is time_ns: nanoseconds within the second. Rows stored before

@@ -16,6 +16,12 @@ const (
 	// IncidentKeys holds the earliest opening and resolution per incident
 	// and publisher.
 	IncidentKeys = "incident_keys"
+	// IncidentTimes holds the deadline of every opening and the instant of
+	// every resolution, ordered by time.
+	IncidentTimes = "incident_times"
+	// IncidentOpen holds per incident and publisher its openings minus its
+	// resolutions; merges drop the rows that come to 0.
+	IncidentOpen = "incident_open"
 	// IncidentNames holds the ids of incidents by month of opening.
 	IncidentNames = "incident_names"
 	// RollupCoverage records from which day measurement_days is complete.
@@ -410,9 +416,15 @@ func packedDeadline(x string) string {
 // (municipality empty), that the rules look at: opened before T, and due
 // in C = [T-w, T) or not resolved before T. Per incident the earliest
 // counted opening stands (ties: the shorter target, then the priority's
-// name), and the earliest counted resolution. Only the incidents whose
-// rows can decide it (a row due in C by its own opening, or not resolved
-// before T) are grouped; the rest are read as a few numbers each.
+// name), and the earliest counted resolution.
+//
+// Only the rows of candidates are read from IncidentKeys, found without
+// reading the history: an incident with an opening due in C, or a
+// resolution at or after T (IncidentTimes, ranges of its key), or a
+// publisher with more openings than resolutions (IncidentOpen, which
+// merges empty as incidents are resolved). Every incident the rules look
+// at is one: its earliest counted opening is due in C, or the publisher of
+// that opening resolved it only at or after T, or never.
 func IncidentsAt(at time.Time, w time.Duration, counted []uint64, municipality string) Query {
 	t := &External{Name: "counted_services", Columns: []Column{{"hash", "UInt64"}}}
 	for _, h := range counted {
@@ -423,11 +435,12 @@ func IncidentsAt(at time.Time, w time.Duration, counted []uint64, municipality s
 		filter, fargs = "mseries = ? AND "+filter, []any{MunicipalityHash(municipality)}
 	}
 	T, c := at.UnixNano(), at.Add(-w).UnixNano()
-	seen := func(o, r string) string { // due in C, or not resolved before T
-		return fmt.Sprintf("(%s = 0 OR %s >= ? OR (%s >= ? AND %s < ?))", r, r, packedDeadline(o), packedDeadline(o))
-	}
-	seenArgs := []any{T, c, T}
-	args := append(append(append(append(append([]any{T}, fargs...), fargs...), seenArgs...), T), seenArgs...)
+	args := []any{T}
+	args = append(args, fargs...) // incident_times
+	args = append(args, c, T, T)
+	args = append(args, fargs...) // incident_open
+	args = append(args, fargs...) // incident_keys
+	args = append(args, T, T, c, T)
 	return Query{
 		SQL: `SELECT key, hash AS service_hash, ` + packedInstant("o") + ` AS opened_ns,
 			toUInt32(intDiv(` + packedCode("o") + `, 8)) AS resolution_target_seconds,
@@ -438,14 +451,21 @@ func IncidentsAt(at time.Time, w time.Duration, counted []uint64, municipality s
 			FROM (
 				SELECT key, sseries, finalizeAggregation(opened) AS op, finalizeAggregation(resolved) AS rs
 				FROM ` + IncidentKeys + `
-				WHERE ` + filter + ` AND key IN (
-					SELECT key FROM ` + IncidentKeys + `
-					WHERE ` + filter + ` AND (finalizeAggregation(opened) AS o1) > 0 AND ` + seen("o1", "finalizeAggregation(resolved)") + `
+				PREWHERE key IN (
+					SELECT key FROM ` + IncidentTimes + `
+					WHERE ` + filter + ` AND (kind = 1 AND at >= ? AND at < ? OR kind = 2 AND at >= ?)
+					UNION ALL
+					SELECT key FROM ` + IncidentOpen + `
+					WHERE ` + filter + `
+					GROUP BY mseries, key, sseries
+					HAVING sum(balance) > 0
 				)
+				WHERE ` + filter + `
 			)
 			GROUP BY key
 		)
-		WHERE o > 0 AND ` + packedInstant("o") + ` < ? AND ` + seen("o", "r"),
+		WHERE o > 0 AND ` + packedInstant("o") + ` < ? AND (r = 0 OR r >= ? OR (` +
+			packedDeadline("o") + ` >= ? AND ` + packedDeadline("o") + ` < ?))`,
 		Args:     args,
 		External: []*External{t},
 	}

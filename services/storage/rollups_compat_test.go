@@ -294,3 +294,78 @@ func compareIncidents(t *testing.T, ss []side, counted []uint64) {
 	}
 	same[storage.IncidentState](t, "IncidentsAt", ss, storage.IncidentsAt(T, 30*day, counted, "inventat"), true)
 }
+
+// compareLongOpenIncidents stores, in one municipality, incidents opened
+// 400 days before T: one its provider never resolved, one it resolved the
+// next day, one resolved only by the council (which counts too), one
+// resolved by an intruder and one resolved at T + 1 h (read at T, not
+// resolved before it), each event in an insert of its own. On both
+// engines, before and after the candidate tables are merged (the merge
+// drops the balanced rows), the incidents the rules look at at T are the
+// three not resolved before T by a counted publisher, and the table of
+// balances keeps only the rows of those whose opener did not resolve them.
+func compareLongOpenIncidents(t *testing.T, ss []side) {
+	t.Helper()
+	const m = "olot"
+	opened := T.Add(-400 * day)
+	open := func(i string) *contract.Event {
+		return storagetest.Event(m, "p", opened, &contract.IncidentOpened{Service: "s", Incident: i, Priority: "high", ResolutionTargetSeconds: 3600})
+	}
+	resolve := func(publisher, i string, at time.Time) *contract.Event {
+		return storagetest.Event(m, publisher, at, &contract.IncidentResolved{Service: "s", Incident: i})
+	}
+	evs := []*contract.Event{open("never"), open("next-day"), resolve("p", "next-day", opened.Add(day)),
+		open("by-council"), resolve(contract.Council, "by-council", opened.Add(day)),
+		open("by-intruder"), resolve("intrus", "by-intruder", opened.Add(day)),
+		open("after-t"), resolve("p", "after-t", T.Add(time.Hour))}
+	counted := []uint64{storage.ServiceHash(storage.Series{Municipality: m, Service: "s", Publisher: "p"}),
+		storage.ServiceHash(storage.Series{Municipality: m, Service: "s", Publisher: contract.Council})}
+	for _, s := range ss {
+		for _, e := range evs {
+			storagetest.Store(t, s.e, e)
+		}
+	}
+	key := func(i string) uint64 { return storage.Hash(m, "s", i) }
+	want := map[uint64]bool{key("never"): true, key("by-intruder"): true, key("after-t"): true}
+	balances := storage.Query{SQL: "SELECT key, sseries, toInt64(sum(balance)) AS n FROM " + storage.IncidentOpen +
+		" WHERE mseries = ? GROUP BY key, sseries HAVING n != 0", Args: []any{storage.MunicipalityHash(m)}}
+	for _, merged := range []bool{false, true} {
+		if merged {
+			for _, table := range []string{storage.IncidentOpen, storage.IncidentTimes, storage.IncidentKeys} {
+				exec2(t, "OPTIMIZE", ss, storage.Query{SQL: "OPTIMIZE TABLE " + table + " FINAL"})
+			}
+		}
+		got := same[storage.IncidentState](t, "IncidentsAt", ss, storage.IncidentsAt(T, 30*day, counted, ""), false)
+		found := map[uint64]bool{}
+		for _, x := range got {
+			if x.Opened == opened.UnixNano() {
+				found[x.Key] = true
+			}
+		}
+		if !reflect.DeepEqual(found, want) {
+			t.Errorf("merged %v: incidents opened 400 days before T found %v; want never, by-intruder and after-t %v", merged, found, want)
+		}
+		rows := same[struct {
+			Key     uint64 `ch:"key"`
+			Series  uint64 `ch:"sseries"`
+			Balance int64  `ch:"n"`
+		}](t, "incident_open balances", ss, balances, false)
+		// never: p +1; by-council: p +1, council -1; by-intruder: p +1,
+		// intrus -1; next-day and after-t: p 0.
+		if len(rows) != 5 {
+			t.Errorf("merged %v: balances %+v; want 5 (publisher, incident) not balanced", merged, rows)
+		}
+		if merged {
+			var n []storage.Count
+			for _, s := range ss {
+				if err := s.e.Select(context.Background(), &n, storage.Query{SQL: "SELECT count() AS n FROM " + storage.IncidentOpen +
+					" WHERE mseries = ? AND key IN (?, ?)", Args: []any{storage.MunicipalityHash(m), key("next-day"), key("after-t")}}); err != nil {
+					t.Fatal(err)
+				}
+				if n[0].N != 0 {
+					t.Errorf("%s: %d rows left in %s for incidents their opener resolved; want 0 after a merge", s.name, n[0].N, storage.IncidentOpen)
+				}
+			}
+		}
+	}
+}

@@ -78,23 +78,28 @@ func generate(ctx context.Context, c *chconn.Conn, at time.Time, n, days int) er
 
 // incidents adds incidents to each municipality over the days
 // [first, first+count) before at, four every five days, most resolved
-// within their 4-hour target, one in ten late.
+// within their 4-hour target, one in ten late. They are inserted as the
+// ingest stores them, oldest first and each opening in the same insert as
+// its resolution (an hour or 5.5 h later), 30 days at a time.
 func incidents(ctx context.Context, c *chconn.Conn, at time.Time, n, first, count int, prefix string) error {
 	per := count * 4 / 5
 	muni := fmt.Sprintf("concat('m-', toString(intDiv(number, %d)))", per)
 	publisher := "if(intDiv(number, 2) % 2 = 0, concat('provider-', toString(intDiv(number, 2) % 8)), 'council')"
 	service := "concat('s', toString(intDiv(number, 2) % 20))"
 	opened := fmt.Sprintf("%d - (%d + number %% %d) * 86400", at.Unix(), first+1, count)
-	if err := exec(ctx, c, `INSERT INTO %s (municipality, publisher, id, type, service, incident, priority, resolution_target_seconds, time, time_ms, source, stream_seq, ingested_at, version)
-		SELECT %s, %s, concat('%sio-', toString(number)), 'cat.smartcity.incident.opened.v1', %s,
-			concat('%sinc-', toString(number)), 'high', 14400, toDateTime(%s), 0, 'urn:bench', number, now(), 0
-		FROM numbers(%d)`, c.Table("incidents"), muni, publisher, prefix, service, prefix, opened, n*per); err != nil {
-		return err
+	for last := count; last > 0; last -= 30 { // days before first, oldest first
+		if err := exec(ctx, c, `INSERT INTO %s (municipality, publisher, id, type, service, incident, priority, resolution_target_seconds, time, time_ms, source, stream_seq, ingested_at, version)
+			SELECT %s, %s, concat('%si', if(resolution, 'r-', 'o-'), toString(number)),
+				if(resolution, 'cat.smartcity.incident.resolved.v1', 'cat.smartcity.incident.opened.v1'), %s,
+				concat('%sinc-', toString(number)), if(resolution, '', 'high'), if(resolution, 0, 14400),
+				toDateTime(%s + if(resolution, if(number %% 10 = 0, 20000, 3600), 0)), 0, 'urn:bench', number, now(), 0
+			FROM numbers(%d) ARRAY JOIN [0, 1] AS resolution
+			WHERE number %% %d >= %d AND number %% %d < %d`, c.Table("incidents"), muni, publisher, prefix, service, prefix, opened,
+			n*per, count, max(0, last-30), count, last); err != nil {
+			return err
+		}
 	}
-	return exec(ctx, c, `INSERT INTO %s (municipality, publisher, id, type, service, incident, priority, resolution_target_seconds, time, time_ms, source, stream_seq, ingested_at, version)
-		SELECT %s, %s, concat('%sir-', toString(number)), 'cat.smartcity.incident.resolved.v1', %s,
-			concat('%sinc-', toString(number)), '', 0, toDateTime(%s + if(number %% 10 = 0, 20000, 3600)), 0, 'urn:bench', number, now(), 0
-		FROM numbers(%d)`, c.Table("incidents"), muni, publisher, prefix, service, prefix, opened, n*per)
+	return nil
 }
 
 // older adds one measurement per series and day over the days

@@ -247,6 +247,18 @@ func addHistory(ctx context.Context, addr, db string, at time.Time, n, days int,
 // measure runs the evaluations of db at T in a child process and
 // describes the data set.
 func measure(ctx context.Context, addr, db string, at time.Time, n, days, runs int, rd string) (*result, error) {
+	c, err := open(ctx, addr, db)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	// The rows just generated are merged first, as a server that has held
+	// them for a while has merged them.
+	if waited, err := c.WaitNoMerges(ctx, 15*time.Minute); err != nil {
+		return nil, err
+	} else if waited > 2*time.Second {
+		slog.Info("waited for the server's background merges", "database", db, "seconds", waited.Seconds())
+	}
 	// T cuts an hour and a day anywhere, as the evaluator's clock does.
 	t := at.Add(17*time.Minute + 23*time.Second + 456789)
 	exe, err := os.Executable()
@@ -264,11 +276,6 @@ func measure(ctx context.Context, addr, db string, at time.Time, n, days, runs i
 	if err := json.Unmarshal(out.Bytes(), r); err != nil {
 		return nil, fmt.Errorf("evaluate %s: %w: %q", db, err, out.String())
 	}
-	c, err := open(ctx, addr, db)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
 	r.Municipalities, r.Reader = n, rd
 	r.Measurements = count(ctx, c, "SELECT count() FROM "+c.Table("measurements"))
 	r.Older = r.Measurements - uint64(n)*seriesPer*uint64(days)*24

@@ -183,7 +183,7 @@ func (h *randomHistory) store(t *testing.T, db storage.Engine) {
 		storagetest.Store(t, db, h.evs[:n]...)
 		h.evs = h.evs[n:]
 	}
-	for _, table := range []string{storage.MeasurementDays, storage.IncidentKeys} {
+	for _, table := range []string{storage.MeasurementDays, storage.IncidentKeys, storage.IncidentOpen, storage.IncidentTimes} {
 		if err := db.Exec(ctx, storage.Query{SQL: "OPTIMIZE TABLE " + table + " FINAL"}); err != nil {
 			t.Fatal(err)
 		}

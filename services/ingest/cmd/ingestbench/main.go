@@ -323,24 +323,13 @@ func (b *bench) startIngest() (*ingest, error) {
 
 // quiet waits (up to ten minutes) until the server runs no merge: rows
 // generated just before, in this database or another on the same server,
-// are merged in the background for minutes, and a drain measured meanwhile
-// measures those merges as much as the ingest. A server that has held its
-// rows for a while, as in production, merges only what is being inserted.
+// would otherwise be merged during the drain (chconn.WaitNoMerges).
 func quiet(ctx context.Context, ch *chconn.Conn) error {
-	start, calm := time.Now(), 0
-	err := proc.WaitFor(10*time.Minute, func() bool {
-		var merges uint64
-		if err := ch.QueryRow(ctx, "SELECT count() FROM system.merges").Scan(&merges); err != nil || merges > 0 {
-			calm = 0
-			return false
-		}
-		calm++
-		return calm >= 50 // a second without one
-	})
+	waited, err := ch.WaitNoMerges(ctx, 10*time.Minute)
 	if err != nil {
-		return fmt.Errorf("background merges still running: %w", err)
+		return err
 	}
-	if waited := time.Since(start); waited > 2*time.Second {
+	if waited > 2*time.Second {
 		logf("waited %.0f s for the server's background merges to end", waited.Seconds())
 	}
 	return nil
