@@ -90,8 +90,8 @@ func IdentityTables() Query {
 	return Query{SQL: "SELECT name FROM system.tables WHERE database = currentDatabase() AND startsWith(name, ?)", Args: []any{IdentityTablePrefix}}
 }
 
-// identityHash is the key of the index, computed by ClickHouse so that no
-// hash function has to be reproduced elsewhere.
+// identityHash is the key of the index (IdentityHash), computed by the
+// server when it fills a month from the event tables.
 const identityHash = "cityHash64(municipality, publisher, id)"
 
 // FillIdentities adds to table the identity of every stored event whose
@@ -111,16 +111,39 @@ func FillIdentities(table string, month uint32) Query {
 // RenameTable renames a table; it fails when to exists.
 func RenameTable(from, to string) Query { return Query{SQL: "RENAME TABLE " + from + " TO " + to} }
 
-// AddIdentities records ids in the index table of their month.
-func AddIdentities(table string, ids []Identity) Query {
-	return Query{SQL: "INSERT INTO " + table + " SELECT cityHash64(m, p, i) FROM batch_ids", External: []*External{identities(ids)}}
+// IdentityHash is the key of id in the index: cityHash64(municipality,
+// publisher, id), as the server computes it when it fills a month
+// (FillIdentities). The ingest computes it itself, so that a batch's
+// look-up and record send 8 bytes per identity instead of its three
+// strings, and the server hashes nothing.
+func IdentityHash(id Identity) uint64 { return Hash(id.Municipality, id.Publisher, id.ID) }
+
+// batchHashes is an external table of identity hashes.
+func batchHashes(hashes []uint64) *External {
+	t := &External{Name: "batch_hashes", Columns: []Column{{"h", "UInt64"}}}
+	for _, h := range hashes {
+		t.Append(h)
+	}
+	return t
 }
 
-// IndexHits selects those of ids whose hash is in one of the index tables
-// (Identity rows): the candidates, as a hit is no proof; a miss is. A batch
-// of new identities is answered by this query alone, without reading any
-// granule of the event tables; Existing then checks the hits, if any.
-func IndexHits(ids []Identity, tables []string) Query {
+// AddIdentities records the identity hashes (IdentityHash) in the index
+// table of their month.
+func AddIdentities(table string, hashes []uint64) Query {
+	return Query{SQL: "INSERT INTO " + table + " SELECT h FROM batch_hashes", External: []*External{batchHashes(hashes)}}
+}
+
+// IndexHit is an identity hash found in the index.
+type IndexHit struct {
+	Hash uint64 `ch:"h"`
+}
+
+// IndexHits selects those of the identity hashes that are in one of the
+// index tables (IndexHit rows): their identities are the candidates, as a
+// hit is no proof; a miss is. A batch of new identities is answered by
+// this query alone, without reading any granule of the event tables;
+// Existing then checks the candidates, if any.
+func IndexHits(hashes []uint64, tables []string) Query {
 	hit := "0"
 	if len(tables) > 0 {
 		tests := make([]string, len(tables))
@@ -130,7 +153,7 @@ func IndexHits(ids []Identity, tables []string) Query {
 		hit = strings.Join(tests, " OR ")
 	}
 	return Query{
-		SQL:      "SELECT m AS municipality, p AS publisher, i AS id FROM (SELECT m, p, i, cityHash64(m, p, i) AS h FROM batch_ids) WHERE " + hit,
-		External: []*External{identities(ids)},
+		SQL:      "SELECT h FROM batch_hashes WHERE " + hit,
+		External: []*External{batchHashes(hashes)},
 	}
 }

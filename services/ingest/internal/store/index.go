@@ -169,16 +169,27 @@ func (s *Store) Stored(ctx context.Context, ids []Identity) (map[Identity]bool, 
 	if len(ids) == 0 {
 		return found, nil
 	}
-	var hits []Identity
-	if err := s.db.Select(ctx, &hits, storage.IndexHits(ids, s.index.tables())); err != nil {
+	hashes := make([]uint64, len(ids))
+	byHash := make(map[uint64][]Identity, len(ids))
+	for i, id := range ids {
+		hashes[i] = storage.IdentityHash(id)
+		byHash[hashes[i]] = append(byHash[hashes[i]], id)
+	}
+	var hits []storage.IndexHit
+	if err := s.db.Select(ctx, &hits, storage.IndexHits(hashes, s.index.tables())); err != nil {
 		s.repairIfMissing(ctx, err)
 		return nil, fmt.Errorf("look up identities in the index: %w", err)
 	}
 	if len(hits) == 0 {
 		return found, nil
 	}
+	var candidates []Identity
+	for _, h := range hits {
+		candidates = append(candidates, byHash[h.Hash]...)
+		delete(byHash, h.Hash) // a hash listed twice names its identities once
+	}
 	var rows []Identity
-	if err := s.db.Select(ctx, &rows, storage.Existing(hits)); err != nil {
+	if err := s.db.Select(ctx, &rows, storage.Existing(candidates)); err != nil {
 		return nil, fmt.Errorf("look up stored identities: %w", err)
 	}
 	for _, id := range rows {
@@ -191,10 +202,10 @@ func (s *Store) Stored(ctx context.Context, ids []Identity) (map[Identity]bool, 
 // event months. It must succeed before the rows are inserted: the index
 // then holds every stored identity, whatever fails in between.
 func (s *Store) Remember(ctx context.Context, rows []Row) error {
-	byMonth := map[uint32][]Identity{}
+	byMonth := map[uint32][]uint64{}
 	for i := range rows {
 		m := storage.Month(rows[i].Event.Time)
-		byMonth[m] = append(byMonth[m], rows[i].Identity())
+		byMonth[m] = append(byMonth[m], storage.IdentityHash(rows[i].Identity()))
 	}
 	for _, m := range slices.Sorted(maps.Keys(byMonth)) {
 		if !s.index.has(m) {

@@ -320,7 +320,7 @@ func Values(rows [][]any) (string, error) {
 func Literal(v any) (string, error) {
 	switch x := v.(type) {
 	case string:
-		return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(x) + "'", nil
+		return quote(x), nil
 	case bool:
 		if x {
 			return "1", nil
@@ -354,4 +354,26 @@ func Literal(v any) (string, error) {
 		return "'" + x.UTC().Format(time.DateTime) + "'", nil
 	}
 	return "", fmt.Errorf("chdb: no literal for %T", v)
+}
+
+// quote is s as a string literal: quotes and backslashes escaped, and
+// every byte outside printable ASCII written as \xHH, so that any bytes,
+// not only valid UTF-8, come back as they were.
+func quote(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('\'')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' || c == '\'':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < 0x20 || c >= 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('\'')
+	return b.String()
 }
