@@ -130,7 +130,7 @@ func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []
 	if kept == nil || kept.key != key || kept.excluded != ex {
 		kept = &wholeDays{key: key, excluded: ex}
 	}
-	var samples []storage.SeriesSamples
+	samples := make([]storage.SeriesSamples, 0, seriesHint(c.h))
 	if err := r.db.Select(ctx, &samples, storage.WholeDaySamples(s, excluded)); err != nil {
 		return fmt.Errorf("read samples of whole days: %w", err)
 	}
@@ -147,6 +147,7 @@ func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []
 	if len(changed) > 0 || len(kept.rows) != len(samples) {
 		var rows []storage.SeriesCounts
 		if len(changed) > 0 {
+			rows = make([]storage.SeriesCounts, 0, len(changed))
 			only := changed
 			if len(changed) == len(samples) {
 				only = nil // every series: no list to send

@@ -153,7 +153,7 @@ func (r *Reader) measurements(ctx context.Context, at time.Time, w time.Duration
 		return nil, err
 	}
 	for _, q := range queries {
-		var rows []storage.SeriesCounts
+		rows := make([]storage.SeriesCounts, 0, seriesHint(h))
 		if err := r.db.Select(ctx, &rows, q); err != nil {
 			return nil, fmt.Errorf("read measurements: %w", err)
 		}
@@ -253,3 +253,9 @@ func (r *Reader) incidents(ctx context.Context, at time.Time, w time.Duration, m
 	}
 	return IncidentsOf(rows, ids, h), nil
 }
+
+// seriesHint is the capacity for rows read per series: about one per
+// series that can count, so that the driver, which appends row by row,
+// does not grow the slice again and again (a fifth of an evaluation's
+// allocations at Catalonia size).
+func seriesHint(h *Hashes) int { return len(h.Series) + len(h.Series)/8 }
