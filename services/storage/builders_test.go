@@ -39,8 +39,8 @@ func TestBuilders(t *testing.T) {
 	span.From, span.To = storage.Oldest(at, span.W, windows), at
 	midnight := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 	for name, q := range map[string]storage.Query{
-		"Existing":                 storage.Existing(ids),
-		"FindStoredTwice":          storage.FindStoredTwice(ids),
+		"Existing":                 storage.Existing(ids, []uint32{202601, 202602}),
+		"FindStoredTwice":          storage.FindStoredTwice(ids, []uint32{202601}),
 		"MergePartition":           storage.MergePartition(202611),
 		"CatalogueUpTo":            storage.CatalogueUpTo(at, hostile),
 		"IncidentsUpTo":            storage.IncidentsUpTo(at, hostile),

@@ -133,27 +133,41 @@ func AddIdentities(table string, hashes []uint64) Query {
 	return Query{SQL: "INSERT INTO " + table + " SELECT h FROM batch_hashes", External: []*External{batchHashes(hashes)}}
 }
 
-// IndexHit is an identity hash found in the index.
+// IndexHit is an identity hash found in the index table of a month.
 type IndexHit struct {
-	Hash uint64 `ch:"h"`
+	Hash  uint64 `ch:"h"`
+	Month uint32 `ch:"month"` // YYYYMM
 }
 
-// IndexHits selects those of the identity hashes that are in one of the
-// index tables (IndexHit rows): their identities are the candidates, as a
-// hit is no proof; a miss is. A batch of new identities is answered by
-// this query alone, without reading any granule of the event tables;
-// Existing then checks the candidates, if any.
-func IndexHits(hashes []uint64, tables []string) Query {
-	hit := "0"
-	if len(tables) > 0 {
-		tests := make([]string, len(tables))
-		for i, t := range tables {
-			tests[i] = "h IN " + t
-		}
-		hit = strings.Join(tests, " OR ")
+// IndexHits selects those of the identity hashes that are in the index
+// tables of months (IndexHit rows, one per month that has it): their
+// identities are the candidates, as a hit is no proof; a miss is. A batch
+// of new identities is answered by this query alone, without reading any
+// granule of the event tables; Existing then checks the candidates, if
+// any, in the months of their hits only (a stored identity is in the table
+// of its stored row's month).
+func IndexHits(hashes []uint64, months []uint32) Query {
+	if len(months) == 0 {
+		return Query{SQL: "SELECT h, toUInt32(0) AS month FROM batch_hashes WHERE 0", External: []*External{batchHashes(hashes)}}
 	}
-	return Query{
-		SQL:      "SELECT h FROM batch_hashes WHERE " + hit,
-		External: []*External{batchHashes(hashes)},
+	parts := make([]string, len(months))
+	args := make([]any, len(months))
+	for i, m := range months {
+		parts[i] = "SELECT h, toUInt32(?) AS month FROM batch_hashes WHERE h IN " + IdentityTable(m)
+		args[i] = m
 	}
+	return Query{SQL: strings.Join(parts, " UNION ALL "), Args: args, External: []*External{batchHashes(hashes)}}
+}
+
+// inMonths restricts a query of an event table to the rows whose event
+// time is in months (all rows when months is empty).
+func inMonths(months []uint32) (string, []any) {
+	if len(months) == 0 {
+		return "", nil
+	}
+	args := make([]any, len(months))
+	for i, m := range months {
+		args[i] = m
+	}
+	return " AND toYYYYMM(time) IN (" + repeatList(len(months), "?") + ")", args
 }

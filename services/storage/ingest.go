@@ -22,14 +22,17 @@ func identities(ids []Identity) *External {
 	return t
 }
 
-// Existing finds which of ids are stored, in any event table; it selects
-// Identity rows.
-func Existing(ids []Identity) Query {
+// Existing finds which of ids are stored, in any event table, with an
+// event time in months (any, when empty); it selects Identity rows.
+func Existing(ids []Identity, months []uint32) Query {
+	where, margs := inMonths(months)
 	parts := make([]string, len(EventTables))
+	var args []any
 	for i, t := range EventTables {
-		parts[i] = "SELECT municipality, publisher, id FROM " + t + " WHERE (municipality, publisher, id) IN (SELECT m, p, i FROM batch_ids)"
+		parts[i] = "SELECT municipality, publisher, id FROM " + t + " WHERE (municipality, publisher, id) IN (SELECT m, p, i FROM batch_ids)" + where
+		args = append(args, margs...)
 	}
-	return Query{SQL: strings.Join(parts, " UNION ALL "), External: []*External{identities(ids)}}
+	return Query{SQL: strings.Join(parts, " UNION ALL "), Args: args, External: []*External{identities(ids)}}
 }
 
 // StoredTwice is an identity stored more than once in measurements, with
@@ -40,12 +43,15 @@ type StoredTwice struct {
 }
 
 // FindStoredTwice finds which of ids have more than one row in
-// measurements; it selects StoredTwice rows.
-func FindStoredTwice(ids []Identity) Query {
+// measurements with an event time in months (any, when empty); it selects
+// StoredTwice rows.
+func FindStoredTwice(ids []Identity, months []uint32) Query {
+	where, args := inMonths(months)
 	return Query{
 		SQL: `SELECT municipality, publisher, id, groupUniqArray(toYYYYMM(time)) AS partitions FROM ` + Measurements + `
-		WHERE (municipality, publisher, id) IN (SELECT m, p, i FROM batch_ids)
+		WHERE (municipality, publisher, id) IN (SELECT m, p, i FROM batch_ids)` + where + `
 		GROUP BY municipality, publisher, id HAVING count() > 1`,
+		Args:     args,
 		External: []*External{identities(ids)},
 	}
 }

@@ -46,14 +46,10 @@ func (x *index) now() time.Time {
 	return x.preparedFor.Add(time.Since(x.preparedAt))
 }
 
-func (x *index) tables() []string {
+func (x *index) prepared() []uint32 {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	out := make([]string, 0, len(x.months))
-	for _, m := range slices.Sorted(maps.Keys(x.months)) {
-		out = append(out, storage.IdentityTable(m))
-	}
-	return out
+	return slices.Sorted(maps.Keys(x.months))
 }
 
 func (x *index) add(m uint32) {
@@ -163,11 +159,32 @@ func (s *Store) fillMonth(ctx context.Context, month uint32, now time.Time, log 
 
 // Stored returns which of ids are stored, in any event table: the index
 // answers for most, and the event tables are read for its hits only (none
-// in a batch of new identities: one query).
+// in a batch of new identities: one query), in the months of the hits.
 func (s *Store) Stored(ctx context.Context, ids []Identity) (map[Identity]bool, error) {
 	found := make(map[Identity]bool)
+	candidates, months, err := s.indexHits(ctx, ids)
+	if err != nil || len(candidates) == 0 {
+		return found, err
+	}
+	var rows []Identity
+	if err := s.db.Select(ctx, &rows, storage.Existing(candidates, months)); err != nil {
+		return nil, fmt.Errorf("look up stored identities: %w", err)
+	}
+	for _, id := range rows {
+		found[id] = true
+	}
+	return found, nil
+}
+
+// indexHits returns those of ids whose hash the index holds, and the
+// months of the tables that hold them: a stored identity is in the table
+// of its row's month, so those months are the only ones to read for
+// them. The event tables are read by identity one granule per identity, a
+// cost that grows with the partitions read; the hits' months are usually
+// one or two of the 13 or more a year keeps.
+func (s *Store) indexHits(ctx context.Context, ids []Identity) (candidates []Identity, months []uint32, err error) {
 	if len(ids) == 0 {
-		return found, nil
+		return nil, nil, nil
 	}
 	hashes := make([]uint64, len(ids))
 	byHash := make(map[uint64][]Identity, len(ids))
@@ -176,26 +193,17 @@ func (s *Store) Stored(ctx context.Context, ids []Identity) (map[Identity]bool, 
 		byHash[hashes[i]] = append(byHash[hashes[i]], id)
 	}
 	var hits []storage.IndexHit
-	if err := s.db.Select(ctx, &hits, storage.IndexHits(hashes, s.index.tables())); err != nil {
+	if err := s.db.Select(ctx, &hits, storage.IndexHits(hashes, s.index.prepared())); err != nil {
 		s.repairIfMissing(ctx, err)
-		return nil, fmt.Errorf("look up identities in the index: %w", err)
+		return nil, nil, fmt.Errorf("look up identities in the index: %w", err)
 	}
-	if len(hits) == 0 {
-		return found, nil
-	}
-	var candidates []Identity
+	hitMonths := map[uint32]bool{}
 	for _, h := range hits {
 		candidates = append(candidates, byHash[h.Hash]...)
-		delete(byHash, h.Hash) // a hash listed twice names its identities once
+		delete(byHash, h.Hash) // a hash in two months names its identities once
+		hitMonths[h.Month] = true
 	}
-	var rows []Identity
-	if err := s.db.Select(ctx, &rows, storage.Existing(candidates)); err != nil {
-		return nil, fmt.Errorf("look up stored identities: %w", err)
-	}
-	for _, id := range rows {
-		found[id] = true
-	}
-	return found, nil
+	return candidates, slices.Sorted(maps.Keys(hitMonths)), nil
 }
 
 // Remember records the identities of rows in the index tables of their

@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/assoliment/assoliment/services/contract"
@@ -56,8 +58,14 @@ func (s *Store) Converge(ctx context.Context, ids []Identity) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
 	}
+	// Two writers that raced both recorded the identity in the index
+	// first: only its hits can be stored twice, in the months of the hits.
+	candidates, months, err := s.indexHits(ctx, ids)
+	if err != nil || len(candidates) == 0 {
+		return 0, err
+	}
 	var twice []storage.StoredTwice
-	if err := s.db.Select(ctx, &twice, storage.FindStoredTwice(ids)); err != nil {
+	if err := s.db.Select(ctx, &twice, storage.FindStoredTwice(candidates, months)); err != nil {
 		return 0, fmt.Errorf("look for identities stored twice: %w", err)
 	}
 	if len(twice) == 0 {
@@ -83,7 +91,7 @@ func (s *Store) Converge(ctx context.Context, ids []Identity) (int, error) {
 	// already running: the copies are resolved only once they are gone, or
 	// the batch is tried again (and stays unacknowledged) until they are.
 	var left []storage.StoredTwice
-	if err := s.db.Select(ctx, &left, storage.FindStoredTwice(dups)); err != nil {
+	if err := s.db.Select(ctx, &left, storage.FindStoredTwice(dups, slices.Sorted(maps.Keys(parts)))); err != nil {
 		return 0, fmt.Errorf("look for identities stored twice after merging: %w", err)
 	}
 	if len(left) > 0 {

@@ -27,11 +27,18 @@ func TestConverge(t *testing.T) {
 	}
 	other := &contract.Event{ID: "e2", Type: contract.TypeKPIMeasured, Time: time.Now().Add(-time.Hour),
 		Municipality: "vic", Publisher: "aigues", Data: &contract.KPIMeasured{Service: "s", KPI: "k", Value: 7}}
-	if err := s.Insert(ctx, []store.Row{{Event: ev(1), StreamSeq: 10}, {Event: other, StreamSeq: 11}}); err != nil {
+	if err := s.PrepareIndex(ctx, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Insert(ctx, []store.Row{{Event: ev(2), StreamSeq: 12}}); err != nil {
-		t.Fatal(err)
+	// Each writer records its rows in the index before inserting them;
+	// Converge looks for copies among the index's hits.
+	for _, rows := range [][]store.Row{{{Event: ev(1), StreamSeq: 10}, {Event: other, StreamSeq: 11}}, {{Event: ev(2), StreamSeq: 12}}} {
+		if err := s.Remember(ctx, rows); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Insert(ctx, rows); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ids := []store.Identity{{Municipality: "vic", Publisher: "aigues", ID: "e1"}, {Municipality: "vic", Publisher: "aigues", ID: "e2"}}
 	n, err := s.Converge(ctx, ids)
