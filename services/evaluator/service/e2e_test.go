@@ -204,10 +204,7 @@ func TestEndToEnd(t *testing.T) {
 	startIngest(t, "--nats-url", ns.ClientURL(), "--clickhouse-database", ch.Database,
 		"--clickhouse-addr", testenv.ClickHouseAddr(), "--http-addr", testenv.FreeAddr(t), "--flush-interval", "50ms")
 
-	js, err := jetstream.New(testenv.Connect(t, ns))
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testenv.JetStream(t, ns)
 	testenv.Eventually(t, "stream", 20*time.Second, func() bool { _, err := js.Stream(context.Background(), contract.Stream); return err == nil })
 	want := map[string]maturity.Input{}
 	pub := contract.NewPublisher(js)

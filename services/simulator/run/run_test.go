@@ -21,10 +21,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // with the main stream created.
 func startJS(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	js, err := jetstream.New(testenv.Connect(t, testenv.NATS(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testenv.JetStream(t, testenv.NATS(t))
 	ctx := context.Background()
 	if err := EnsureStream(ctx, js, contract.Stream); err != nil {
 		t.Fatal(err)

@@ -22,10 +22,7 @@ import (
 // the first attempt's instant. Levels reads the last levels back.
 func TestRecordAndRetry(t *testing.T) {
 	ctx := context.Background()
-	js, err := jetstream.New(testenv.Connect(t, testenv.NATS(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testenv.JetStream(t, testenv.NATS(t))
 	db := storage.NewConn(testenv.ClickHouse(t))
 	if err := storage.Migrate(ctx, db); err != nil {
 		t.Fatal(err)

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/assoliment/assoliment/services/platform/testenv"
 )
 
@@ -17,10 +15,7 @@ import (
 // configuration.
 func TestSetupUpdatesOnlyWhatDiffers(t *testing.T) {
 	ctx := context.Background()
-	js, err := jetstream.New(testenv.Connect(t, testenv.NATS(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testenv.JetStream(t, testenv.NATS(t))
 	cfg := testConfig()
 	cfg.StreamMaxBytes, cfg.DeadLetterMaxAge, cfg.DeadLetterMaxBytes = 1<<30, 24*time.Hour, 1<<28
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -19,10 +19,7 @@ const group = "g"
 
 func setup(t *testing.T, ns *server.Server, ttl time.Duration) jetstream.JetStream {
 	t.Helper()
-	js, err := jetstream.New(testenv.Connect(t, ns))
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testenv.JetStream(t, ns)
 	ctx := context.Background()
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "S", Subjects: []string{"s.>"}}); err != nil {
 		t.Fatal(err)
@@ -299,10 +296,7 @@ func TestResumesAfterServerRestart(t *testing.T) {
 	ns.Shutdown()
 	ns.WaitForShutdown()
 	ns = testenv.NATSOn(t, dir, port)
-	js2, err := jetstream.New(testenv.Connect(t, ns))
-	if err != nil {
-		t.Fatal(err)
-	}
+	js2 := testenv.JetStream(t, ns)
 	publish(t, js2, 5, nil, nil)
 	for range 5 {
 		_ = next(t, it, 10*time.Second).Ack()
