@@ -338,6 +338,7 @@ func TestSameResultsOnBothEngines(t *testing.T) {
 	}
 	compareReportQueries(t, ss)
 	compareClusterQueries(t, ss)
+	compareKeptWholeDays(t, ss)
 	everyBuilderCompared(t)
 }
 

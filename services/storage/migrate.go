@@ -49,6 +49,7 @@ var Migrations = []Migration{
 	}},
 	{Version: 4, Name: "evaluation rollups", Steps: sqlFile("migrations/004_evaluation_rollups.sql")},
 	{Version: 5, Name: "incident candidates", Steps: sqlFile("migrations/005_incident_candidates.sql")},
+	{Version: 6, Name: "kept whole days", Steps: sqlFile("migrations/006_whole_day_counts.sql")},
 }
 
 // nsColumn is time_ns: nanoseconds within the second. Rows stored before

@@ -47,13 +47,20 @@ type result struct {
 	// as the periodic evaluations do, keep the catalogue and the whole
 	// days' counts (with the event tables alone, nothing is kept).
 	FirstSeconds float64 `json:"first_evaluation_seconds"`
-	NextSeconds  float64 `json:"best_next_evaluation_seconds"`
-	PeakRSSMiB   float64 `json:"evaluator_peak_rss_mib"`
-	PeakHeapMiB  float64 `json:"evaluator_peak_heap_mib"` // Go heap in use, sampled every 10 ms
-	Levels       [6]int  `json:"municipalities_per_level"`
+	// The first evaluation of a process when no evaluator has kept the
+	// counts of the windows' whole days: on a new database, and (for a
+	// running evaluator too) the first evaluation of each day.
+	ColdSeconds float64            `json:"first_evaluation_nothing_kept_seconds,omitempty"`
+	ColdPhases  map[string]float64 `json:"first_nothing_kept_phases_seconds,omitempty"`
+	NextSeconds float64            `json:"best_next_evaluation_seconds"`
+	PeakRSSMiB  float64            `json:"evaluator_peak_rss_mib"`
+	PeakHeapMiB float64            `json:"evaluator_peak_heap_mib"` // Go heap in use, sampled every 10 ms
+	Levels      [6]int             `json:"municipalities_per_level"`
 	// Phases of the best evaluation: its statements by what they read,
 	// and the rest (rules and Go) as "evaluator".
 	Phases map[string]float64 `json:"phases_seconds"`
+	// Phases of the first evaluation, named as Phases.
+	FirstPhases map[string]float64 `json:"first_phases_seconds"`
 }
 
 func main() {
@@ -196,6 +203,10 @@ func dataset(ctx context.Context, addr, db string, n, days int, reuse bool) (tim
 		if err := c.QueryRow(ctx, "SELECT max(time) FROM "+c.Table("measurements")).Scan(&last); err != nil {
 			return time.Time{}, err
 		}
+		// Kept from an earlier run, perhaps of an earlier version.
+		if err := storage.Migrate(ctx, storage.NewConn(c)); err != nil {
+			return time.Time{}, err
+		}
 		return last.Add(30 * time.Minute).UTC(), nil
 	}
 	at := time.Now().UTC().Truncate(time.Hour)
@@ -261,20 +272,44 @@ func measure(ctx context.Context, addr, db string, at time.Time, n, days, runs i
 	}
 	// T cuts an hour and a day anywhere, as the evaluator's clock does.
 	t := at.Add(17*time.Minute + 23*time.Second + 456789)
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
+	run := func() (*result, error) {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		cmd := osexec.CommandContext(ctx, exe, "evaluate", "--clickhouse-addr", addr, "--database", db,
+			"--at", t.Format(time.RFC3339Nano), "--runs", strconv.Itoa(runs), "--reader", rd)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return nil, fmt.Errorf("evaluate %s: %w", db, err)
+		}
+		r := &result{}
+		if err := json.Unmarshal(out.Bytes(), r); err != nil {
+			return nil, fmt.Errorf("evaluate %s: %w: %q", db, err, out.String())
+		}
+		return r, nil
 	}
-	cmd := osexec.CommandContext(ctx, exe, "evaluate", "--clickhouse-addr", addr, "--database", db,
-		"--at", t.Format(time.RFC3339Nano), "--runs", strconv.Itoa(runs), "--reader", rd)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("evaluate %s: %w", db, err)
-	}
-	r := &result{}
-	if err := json.Unmarshal(out.Bytes(), r); err != nil {
-		return nil, fmt.Errorf("evaluate %s: %w: %q", db, err, out.String())
+	var r *result
+	if rd == "raw" {
+		if r, err = run(); err != nil {
+			return nil, err
+		}
+	} else {
+		// With nothing kept (a new database; the first evaluation of a
+		// day), then as a restarted evaluator finds it.
+		if err := c.Exec(ctx, "TRUNCATE TABLE "+c.Table(storage.WholeDayCounts)); err != nil {
+			return nil, err
+		}
+		cold, err := run()
+		if err != nil {
+			return nil, err
+		}
+		if r, err = run(); err != nil {
+			return nil, err
+		}
+		r.ColdSeconds, r.ColdPhases = cold.FirstSeconds, cold.FirstPhases
+		r.PeakRSSMiB, r.PeakHeapMiB = max(r.PeakRSSMiB, cold.PeakRSSMiB), max(r.PeakHeapMiB, cold.PeakHeapMiB)
 	}
 	r.Municipalities, r.Reader = n, rd
 	r.Measurements = count(ctx, c, "SELECT count() FROM "+c.Table("measurements"))
@@ -339,18 +374,13 @@ func evaluateMain(args []string) error {
 		d := time.Since(start).Seconds()
 		phases := timedDB.take()
 		if len(r.EvalSeconds) == 0 {
-			r.FirstSeconds = d
+			r.FirstSeconds, r.FirstPhases = d, phaseSeconds(d, phases)
 		} else if r.NextSeconds == 0 || d < r.NextSeconds {
 			r.NextSeconds = d
 		}
 		r.EvalSeconds = append(r.EvalSeconds, d)
 		if r.BestSeconds == 0 || d < r.BestSeconds {
-			r.BestSeconds = d
-			r.Phases = map[string]float64{"evaluator": d}
-			for p, x := range phases {
-				r.Phases[p] = x.Seconds()
-				r.Phases["evaluator"] -= x.Seconds()
-			}
+			r.BestSeconds, r.Phases = d, phaseSeconds(d, phases)
 		}
 		r.Levels = [6]int{}
 		for _, x := range res.Results {
@@ -370,6 +400,17 @@ func evaluateMain(args []string) error {
 		}
 	}
 	return json.NewEncoder(os.Stdout).Encode(r)
+}
+
+// phaseSeconds are the phases of an evaluation of d seconds, with the
+// rest (rules and Go) as "evaluator".
+func phaseSeconds(d float64, phases map[string]time.Duration) map[string]float64 {
+	out := map[string]float64{"evaluator": d}
+	for p, x := range phases {
+		out[p] = x.Seconds()
+		out["evaluator"] -= x.Seconds()
+	}
+	return out
 }
 
 // sampleHeap records in peak the largest Go heap in use, sampled every

@@ -33,6 +33,11 @@ func (e *timed) Select(ctx context.Context, dest any, q storage.Query) error {
 	return e.Engine.Select(ctx, dest, q)
 }
 
+func (e *timed) Insert(ctx context.Context, table string, columns []string, rows [][]any) error {
+	defer e.add(storage.Query{SQL: "INSERT INTO " + table}, time.Now())
+	return e.Engine.Insert(ctx, table, columns, rows)
+}
+
 // take returns the phases so far and starts again.
 func (e *timed) take() map[string]time.Duration {
 	e.mu.Lock()
@@ -45,6 +50,7 @@ func (e *timed) take() map[string]time.Duration {
 func phase(sql string) string {
 	for _, p := range []struct{ needle, name string }{
 		{"FROM " + storage.Catalog, "catalogue"},
+		{storage.WholeDayCounts, "kept whole days"},
 		{storage.MeasurementDays, "measurements (rollups)"},
 		{"FROM " + storage.Measurements, "measurements (event table)"},
 		{storage.RollupCoverage, "duplicates and coverage"},

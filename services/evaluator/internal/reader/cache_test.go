@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -101,5 +103,111 @@ func TestConcurrentReads(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// counting is an engine that records the whole-day counts it is asked for:
+// how many queries, and how many series they name (0: every series).
+type counting struct {
+	storage.Engine
+	mu     sync.Mutex
+	counts []int
+}
+
+func (e *counting) Select(ctx context.Context, dest any, q storage.Query) error {
+	if strings.Contains(q.SQL, "SELECT max(day), series") { // only the whole days' counts read the latest whole day
+		named := 0
+		for _, x := range q.External {
+			if x.Name == "wanted_series" {
+				named = len(x.Rows)
+			}
+		}
+		e.mu.Lock()
+		e.counts = append(e.counts, named)
+		e.mu.Unlock()
+	}
+	return e.Engine.Select(ctx, dest, q)
+}
+
+func (e *counting) take() []int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := e.counts
+	e.counts = nil
+	return out
+}
+
+// TestWholeDaysKeptAcrossReaders: the whole days' counts one reader
+// computes are taken by a reader that starts after it, which counts none
+// again; a late measurement on a whole day, or a target redefined, makes
+// only the series concerned counted again; rows that do not hold (other
+// samples) are never taken; the spans of days gone are dropped.
+func TestWholeDaysKeptAcrossReaders(t *testing.T) {
+	ctx := context.Background()
+	db := database(t)
+	old := T.Add(-200 * day)
+	evs := []*contract.Event{register("vic", "a", "p", time.Hour, old), defineSLA("vic", "a", "k", old),
+		register("vic", "b", contract.Council, time.Hour, old), defineSLA("vic", "b", "k", old)}
+	for d := range 50 {
+		at := T.Add(-time.Duration(d)*day - time.Hour)
+		evs = append(evs, measure("vic", "p", "a", "k", at, float64(d%4)), measure("vic", contract.Council, "b", "k", at, float64(d%3)))
+	}
+	storagetest.Store(t, db, evs...)
+	first := &counting{Engine: db}
+	sameEvaluation(t, db, reader.New(first), T, w, "")
+	if got := first.take(); !slices.Equal(got, []int{0}) {
+		t.Fatalf("first reader counted whole days %v, want once, every series", got)
+	}
+	next := &counting{Engine: db}
+	sameEvaluation(t, db, reader.New(next), T, w, "")
+	if got := next.take(); len(got) != 0 {
+		t.Errorf("a reader started after the first counted whole days %v; it should take the kept counts", got)
+	}
+	// A late measurement on a whole day of series a: a new reader counts
+	// that series alone again, and keeps the counts of b.
+	storagetest.Store(t, db, measure("vic", "p", "a", "k", T.Add(-20*day), 3))
+	late := &counting{Engine: db}
+	sameEvaluation(t, db, reader.New(late), T, w, "")
+	if got := late.take(); !slices.Equal(got, []int{1}) {
+		t.Errorf("after a late measurement: whole days counted %v, want one series", got)
+	}
+	// The target of b redefined: b is counted again.
+	storagetest.Store(t, db, ev("vic", contract.Council, T.Add(-2*day), &contract.SLADefined{Service: "b", KPI: "k",
+		Direction: contract.LowerIsBetter, Target: 1, Objective: 0.5}))
+	redefined := &counting{Engine: db}
+	sameEvaluation(t, db, reader.New(redefined), T, w, "")
+	if got := redefined.take(); !slices.Equal(got, []int{1}) {
+		t.Errorf("after a redefined target: whole days counted %v, want one series", got)
+	}
+	// Rows that do not hold for the samples stored now are never taken,
+	// whatever they say.
+	if err := db.Exec(ctx, storage.Query{SQL: "INSERT INTO " + storage.WholeDayCounts +
+		" SELECT end_day, span, series, samples + 1, lower, target, service_hash, municipality_hash, 999, 999, 999, 999, last_ns, short_samples, short_meeting FROM " +
+		storage.WholeDayCounts}); err != nil {
+		t.Fatal(err)
+	}
+	sameEvaluation(t, db, reader.New(db), T, w, "")
+	// Days later, the spans that ended before the day before are dropped.
+	ends := func() []string {
+		t.Helper()
+		var parts []storage.Partition
+		if err := db.Select(ctx, &parts, storage.KeptPartitions()); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, p := range parts {
+			out = append(out, p.Name)
+		}
+		slices.Sort(out)
+		return out
+	}
+	before := ends()
+	if len(before) != 1 {
+		t.Fatalf("kept partitions %v, want one", before)
+	}
+	sameEvaluation(t, db, reader.New(db), T.Add(day), w, "")
+	sameEvaluation(t, db, reader.New(db), T.Add(2*day), w, "")
+	if after := ends(); len(after) != 2 || slices.Contains(after, before[0]) {
+		t.Errorf("kept partitions %v after two days, from %v: want the last two", after, before)
 	}
 }

@@ -310,11 +310,15 @@ func TestRollupsEqualRaw(t *testing.T) {
 				late = append(late, measure("m0", contract.Council, "s1", "k1", T.Add(-10*day), 9), measure("m2", contract.Council, "s3", "k0", T.Add(-40*day), 1))
 				storagetest.Store(t, db, late...)
 				sameEvaluation(t, db, roll, T, w, "")
+				// A reader that starts now takes the whole days' counts
+				// that still hold, and no other.
+				sameEvaluation(t, db, reader.New(db), T, w, "")
 				// An SLA redefined before T, between two evaluations: its
 				// series are judged again, the others kept.
 				storagetest.Store(t, db, ev("m1", contract.Council, T.Add(-5*day), &contract.SLADefined{Service: "s0", KPI: "k0",
 					Direction: contract.LowerIsBetter, Target: 4, Objective: 0.8}))
 				sameEvaluation(t, db, roll, T, w, "")
+				sameEvaluation(t, db, reader.New(db), T, w, "")
 			}
 			// Every copy merged away and marked resolved: measurements are
 			// read without FINAL, the rollups still hold the copies.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/assoliment/assoliment/services/contract"
@@ -44,9 +43,8 @@ type judgement struct {
 // read again only when its samples on those days change. The rollup only
 // ever gains rows, so equal samples mean equal measurements.
 type wholeDays struct {
-	key      string // storage.Span.WholeDaysKey: which days, in which windows
-	excluded string // the series left out (stored twice)
-	rows     map[uint64]wholeDaysRow
+	span storage.KeptSpan // which days, in which windows, without which series (stored twice)
+	rows map[uint64]wholeDaysRow
 }
 
 // wholeDaysRow are the counts of one series, read when it had samples on
@@ -56,6 +54,10 @@ type wholeDaysRow struct {
 	judged  judgement
 	counts  storage.SeriesCounts // zero when the series had no row
 }
+
+// catalogueHintCap caps the capacity of the catalogue's rows allocated
+// before they are read (about the catalogue of 3,000 municipalities).
+const catalogueHintCap = 1 << 18
 
 // catalogueAt returns the catalogue in force at T and what follows from it.
 // For every municipality, it is kept until the catalogue table changes or
@@ -84,7 +86,11 @@ func (r *Reader) catalogueAt(ctx context.Context, at time.Time, municipality str
 		return c, nil
 	}
 	// Rows read after the fingerprint are at least as new as it.
-	var rows []storage.CatalogueRow
+	// The driver appends row by row: a capacity from the row count saves
+	// copying the rows again and again. Only a hint: the count includes
+	// the rows of publishers other than the council, which are not read,
+	// so it is capped.
+	rows := make([]storage.CatalogueRow, 0, min(print[0].Rows+print[0].Rows/8, catalogueHintCap))
 	if err := r.db.Select(ctx, &rows, storage.Catalogue()); err != nil {
 		return nil, fmt.Errorf("read catalogue: %w", err)
 	}
@@ -122,17 +128,27 @@ func newCatalogueAt(rows []storage.CatalogueRow, at time.Time, print storage.Fin
 // left out differ). The samples are read first: counts read after them are
 // at least as new, so a change between the two reads is read again next
 // time. What is kept changes only once both reads have succeeded.
+//
+// Counts read are also written to WholeDayCounts, and a reader that has
+// kept nothing for the span yet (after a start, at midnight) takes from
+// there the counts that hold for the series' samples and targets: another
+// evaluator, or this one before it stopped, counted them.
 func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []uint64, c *catalogueAt, t *Tally, labels []string) error {
 	r.wholeMu.Lock()
 	defer r.wholeMu.Unlock()
-	key, ex := s.WholeDaysKey(), fmt.Sprint(slices.Sorted(slices.Values(excluded)))
-	kept := r.whole
-	if kept == nil || kept.key != key || kept.excluded != ex {
-		kept = &wholeDays{key: key, excluded: ex}
-	}
+	span := storage.KeptSpanOf(s, excluded)
 	samples := make([]storage.SeriesSamples, 0, seriesHint(c.h))
 	if err := r.db.Select(ctx, &samples, storage.WholeDaySamples(s, excluded)); err != nil {
 		return fmt.Errorf("read samples of whole days: %w", err)
+	}
+	kept := r.whole
+	fresh := kept == nil || kept.span != span
+	if fresh {
+		stored, err := r.storedWholeDays(ctx, span, samples, c)
+		if err != nil {
+			return err
+		}
+		kept = &wholeDays{span: span, rows: stored}
 	}
 	valid := func(series, samples uint64) (wholeDaysRow, bool) {
 		row, ok := kept.rows[series]
@@ -156,7 +172,7 @@ func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []
 				return fmt.Errorf("read measurements of whole days: %w", err)
 			}
 		}
-		next := &wholeDays{key: key, excluded: ex, rows: make(map[uint64]wholeDaysRow, len(samples))}
+		next := &wholeDays{span: span, rows: make(map[uint64]wholeDaysRow, len(samples))}
 		for _, x := range samples {
 			row, ok := valid(x.Series, x.Samples)
 			if !ok {
@@ -164,10 +180,22 @@ func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []
 			}
 			next.rows[x.Series] = row
 		}
+		written := make([][]any, 0, len(rows))
 		for i := range rows {
 			if row, ok := next.rows[rows[i].Series]; ok {
 				row.counts = rows[i]
 				next.rows[rows[i].Series] = row
+				written = append(written, storage.KeptCountsRow(span, keptCounts(row)))
+			}
+		}
+		if len(written) > 0 {
+			if err := r.db.Insert(ctx, storage.WholeDayCounts, storage.KeptCountsColumns, written); err != nil {
+				return fmt.Errorf("write counts of whole days: %w", err)
+			}
+			if fresh {
+				if err := r.dropKeptBefore(ctx, span.End-1); err != nil {
+					return err
+				}
 			}
 		}
 		kept = next
@@ -176,6 +204,56 @@ func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []
 	for series := range kept.rows {
 		if row := kept.rows[series]; row.counts.Last != 0 {
 			t.add(&row.counts, labels, c.h)
+		}
+	}
+	return nil
+}
+
+// storedWholeDays reads the counts of span's whole days that evaluators
+// wrote, and keeps, per series, those that hold for its samples (read
+// before) and its SLA target now.
+func (r *Reader) storedWholeDays(ctx context.Context, span storage.KeptSpan, samples []storage.SeriesSamples, c *catalogueAt) (map[uint64]wholeDaysRow, error) {
+	stored := make([]storage.KeptCounts, 0, seriesHint(c.h))
+	if err := r.db.Select(ctx, &stored, storage.KeptWholeDays(span)); err != nil {
+		return nil, fmt.Errorf("read kept counts of whole days: %w", err)
+	}
+	if len(stored) == 0 {
+		return nil, nil
+	}
+	now := make(map[uint64]uint64, len(samples))
+	for _, x := range samples {
+		now[x.Series] = x.Samples
+	}
+	out := make(map[uint64]wholeDaysRow, len(samples))
+	for i := range stored {
+		x := &stored[i]
+		judged := judgement{lower: x.Lower == 1, target: x.Target}
+		if n, ok := now[x.Series]; ok && n == x.Samples && judged == c.judged[x.Series] && x.Last != 0 {
+			out[x.Series] = wholeDaysRow{samples: x.Samples, judged: judged, counts: x.SeriesCounts}
+		}
+	}
+	return out, nil
+}
+
+// keptCounts is what WholeDayCounts keeps of row.
+func keptCounts(row wholeDaysRow) storage.KeptCounts {
+	k := storage.KeptCounts{SeriesCounts: row.counts, Samples: row.samples, Target: row.judged.target}
+	if row.judged.lower {
+		k.Lower = 1
+	}
+	return k
+}
+
+// dropKeptBefore drops the counts WholeDayCounts keeps of spans that end
+// before day end: no evaluation of the present reads them again.
+func (r *Reader) dropKeptBefore(ctx context.Context, end uint32) error {
+	var parts []storage.Partition
+	if err := r.db.Select(ctx, &parts, storage.KeptPartitions()); err != nil {
+		return fmt.Errorf("list partitions of kept counts: %w", err)
+	}
+	for _, day := range storage.KeptPartitionsBefore(parts, end) {
+		if err := r.db.Exec(ctx, storage.DropKeptPartition(day)); err != nil {
+			return fmt.Errorf("drop kept counts of day %d: %w", day, err)
 		}
 	}
 	return nil
