@@ -230,37 +230,82 @@ func (s Span) intervals() []interval {
 // from one publisher) in a span: in the current and previous windows, and
 // in each short window.
 type SeriesCounts struct {
-	Series           uint64   `ch:"series"`
-	ServiceHash      uint64   `ch:"service_hash"`      // sseries
-	MunicipalityHash uint64   `ch:"municipality_hash"` // mseries
-	SamplesC         uint64   `ch:"samples_c"`
-	MeetingC         uint64   `ch:"meeting_c"` // of SamplesC, meeting the SLA target (meaningless without an SLA)
-	SamplesP         uint64   `ch:"samples_p"`
-	MeetingP         uint64   `ch:"meeting_p"`
-	Last             int64    `ch:"last_ns"`       // latest instant in the span, nanoseconds since the epoch
-	ShortSamples     []uint64 `ch:"short_samples"` // per short window, in the order of Span.Windows
-	ShortMeeting     []uint64 `ch:"short_meeting"`
+	Series           uint64 `ch:"series"`
+	ServiceHash      uint64 `ch:"service_hash"`      // sseries
+	MunicipalityHash uint64 `ch:"municipality_hash"` // mseries
+	SamplesC         uint64 `ch:"samples_c"`
+	MeetingC         uint64 `ch:"meeting_c"` // of SamplesC, meeting the SLA target (meaningless without an SLA)
+	SamplesP         uint64 `ch:"samples_p"`
+	MeetingP         uint64 `ch:"meeting_p"`
+	Last             int64  `ch:"last_ns"` // latest instant in the span, nanoseconds since the epoch
+	ShortCounts
+}
+
+// MaxShortWindows is the most short windows a Span may have: each is two
+// columns of SeriesCounts (arrays would cost the driver a slice per row,
+// a tenth of an evaluation at Catalonia size).
+const MaxShortWindows = 4
+
+// ShortCounts are the samples, and of them those meeting the SLA target,
+// of each short window, in the order of Span.Windows (0 past them).
+type ShortCounts struct {
+	ShortSamples0 uint64 `ch:"short_samples_0"`
+	ShortSamples1 uint64 `ch:"short_samples_1"`
+	ShortSamples2 uint64 `ch:"short_samples_2"`
+	ShortSamples3 uint64 `ch:"short_samples_3"`
+	ShortMeeting0 uint64 `ch:"short_meeting_0"`
+	ShortMeeting1 uint64 `ch:"short_meeting_1"`
+	ShortMeeting2 uint64 `ch:"short_meeting_2"`
+	ShortMeeting3 uint64 `ch:"short_meeting_3"`
+}
+
+// Short returns the counts of short window i (0 for i out of range).
+func (c *ShortCounts) Short(i int) (samples, meeting uint64) {
+	switch i {
+	case 0:
+		return c.ShortSamples0, c.ShortMeeting0
+	case 1:
+		return c.ShortSamples1, c.ShortMeeting1
+	case 2:
+		return c.ShortSamples2, c.ShortMeeting2
+	case 3:
+		return c.ShortSamples3, c.ShortMeeting3
+	}
+	return 0, 0
+}
+
+// Add adds the counts of o.
+func (c *ShortCounts) Add(o ShortCounts) {
+	c.ShortSamples0 += o.ShortSamples0
+	c.ShortSamples1 += o.ShortSamples1
+	c.ShortSamples2 += o.ShortSamples2
+	c.ShortSamples3 += o.ShortSamples3
+	c.ShortMeeting0 += o.ShortMeeting0
+	c.ShortMeeting1 += o.ShortMeeting1
+	c.ShortMeeting2 += o.ShortMeeting2
+	c.ShortMeeting3 += o.ShortMeeting3
 }
 
 // countNames name the columns of counts: samples and meeting in C, in P,
-// and of the short windows: arrays, or with scalar one column per window
-// (the name and the window's index), which a sum adds up without building
-// an array per row.
+// and the prefixes of those of the short windows, one column per window
+// (the prefix and the window's index, MaxShortWindows of them).
 type countNames struct {
-	c, p   [2]string
-	short  [2]string
-	scalar bool
+	c, p  [2]string
+	short [2]string
 }
 
 // seriesColumns are the columns of SeriesCounts.
 var seriesColumns = countNames{c: [2]string{"samples_c", "meeting_c"}, p: [2]string{"samples_p", "meeting_p"},
-	short: [2]string{"short_samples", "short_meeting"}}
+	short: [2]string{"short_samples_", "short_meeting_"}}
 
 // counts writes the counts of SeriesCounts over the intervals of a span,
 // named by names, with one expression builder per kind: samples(i) and
-// meeting(i) count in interval i; an empty interval counts 0 without a
-// look at the rows.
+// meeting(i) count in interval i; an empty interval, and a short window
+// past the span's, counts 0 without a look at the rows.
 func counts(iv []interval, names countNames, samples, meeting func(interval) (string, []any)) (string, []any) {
+	if len(iv)-2 > MaxShortWindows {
+		panic(fmt.Sprintf("storage: %d short windows; at most %d", len(iv)-2, MaxShortWindows))
+	}
 	var args []any
 	expr := func(f func(interval) (string, []any), i interval) string {
 		if i.empty() {
@@ -274,23 +319,15 @@ func counts(iv []interval, names countNames, samples, meeting func(interval) (st
 		expr(samples, iv[1]) + " AS " + names.c[0], expr(meeting, iv[1]) + " AS " + names.c[1],
 		expr(samples, iv[0]) + " AS " + names.p[0], expr(meeting, iv[0]) + " AS " + names.p[1],
 	}
-	short := func(f func(interval) (string, []any), name string) string {
-		if len(iv) == 2 {
-			return "emptyArrayUInt64() AS " + name
-		}
-		parts := make([]string, 0, len(iv)-2)
-		for j, i := range iv[2:] {
-			parts = append(parts, expr(f, i))
-			if names.scalar {
-				parts[j] += fmt.Sprintf(" AS %s%d", name, j)
+	for k, f := range []func(interval) (string, []any){samples, meeting} {
+		for j := range MaxShortWindows {
+			e := "toUInt64(0)"
+			if j+2 < len(iv) {
+				e = expr(f, iv[j+2])
 			}
+			cols = append(cols, fmt.Sprintf("%s AS %s%d", e, names.short[k], j))
 		}
-		if names.scalar {
-			return strings.Join(parts, ", ")
-		}
-		return "[" + strings.Join(parts, ", ") + "] AS " + name
 	}
-	cols = append(cols, short(samples, names.short[0]), short(meeting, names.short[1]))
 	return strings.Join(cols, ", "), args
 }
 

@@ -328,22 +328,18 @@ func CountRollupParts(s Span, parts RollupParts, exclude, only []uint64) Query {
 	}
 	if len(branches) == 0 { // nothing to count: no row
 		branches = append(branches, "SELECT toUInt64(0) AS series, toUInt64(0) AS sseries, toUInt64(0) AS mseries, "+
-			zeroColumns(len(s.Windows))+", toInt64(0) AS l")
+			zeroColumns()+", toInt64(0) AS l")
 	}
-	short := func(name string) string {
-		if len(s.Windows) == 0 {
-			return "emptyArrayUInt64()"
+	short := make([]string, 0, 2*MaxShortWindows)
+	for _, name := range [][2]string{{"ss", "short_samples_"}, {"sm", "short_meeting_"}} {
+		for j := range MaxShortWindows {
+			short = append(short, fmt.Sprintf("sum(%s%d) AS %s%d", name[0], j, name[1], j))
 		}
-		parts := make([]string, len(s.Windows))
-		for j := range parts {
-			parts[j] = fmt.Sprintf("sum(%s%d)", name, j)
-		}
-		return "[" + strings.Join(parts, ", ") + "]"
 	}
 	return Query{
 		SQL: `SELECT series, any(sseries) AS service_hash, any(mseries) AS municipality_hash,
 			sum(sc) AS samples_c, sum(mc) AS meeting_c, sum(sp) AS samples_p, sum(mp) AS meeting_p,
-			max(l) AS last_ns, ` + short("ss") + ` AS short_samples, ` + short("sm") + ` AS short_meeting
+			max(l) AS last_ns, ` + strings.Join(short, ", ") + `
 		FROM (` + strings.Join(branches, " UNION ALL ") + `)
 		GROUP BY series
 		HAVING last_ns > 0`,
@@ -353,13 +349,10 @@ func CountRollupParts(s Span, parts RollupParts, exclude, only []uint64) Query {
 }
 
 // zeroColumns are the count columns of a branch with nothing to count.
-func zeroColumns(windows int) string {
+func zeroColumns() string {
 	cols := []string{"toUInt64(0) AS sc", "toUInt64(0) AS mc", "toUInt64(0) AS sp", "toUInt64(0) AS mp"}
-	if windows == 0 {
-		cols = append(cols, "emptyArrayUInt64() AS ss", "emptyArrayUInt64() AS sm")
-	}
 	for _, name := range []string{"ss", "sm"} {
-		for j := range windows {
+		for j := range MaxShortWindows {
 			cols = append(cols, fmt.Sprintf("toUInt64(0) AS %s%d", name, j))
 		}
 	}
@@ -369,7 +362,7 @@ func zeroColumns(windows int) string {
 // branchColumns name the counts of each branch of CountRollups, apart
 // from the totals (ClickHouse 18.16 reads sum(x) AS x as an aggregate
 // inside an aggregate), one column per short window.
-var branchColumns = countNames{c: [2]string{"sc", "mc"}, p: [2]string{"sp", "mp"}, short: [2]string{"ss", "sm"}, scalar: true}
+var branchColumns = countNames{c: [2]string{"sc", "mc"}, p: [2]string{"sp", "mp"}, short: [2]string{"ss", "sm"}}
 
 // repeatList is n copies of p, comma-separated.
 func repeatList(n int, p string) string {

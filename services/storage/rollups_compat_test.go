@@ -87,15 +87,14 @@ func (w windowTotals) add(rows []storage.SeriesCounts) windowTotals {
 		cur, ok := w[r.Series]
 		if !ok {
 			cur = r
-			cur.SamplesC, cur.MeetingC, cur.SamplesP, cur.MeetingP, cur.Last, cur.ShortSamples, cur.ShortMeeting = 0, 0, 0, 0, 0, nil, nil
+			cur.SamplesC, cur.MeetingC, cur.SamplesP, cur.MeetingP, cur.Last, cur.ShortCounts = 0, 0, 0, 0, 0, storage.ShortCounts{}
 		}
 		cur.SamplesC += r.SamplesC
 		cur.MeetingC += r.MeetingC
 		cur.SamplesP += r.SamplesP
 		cur.MeetingP += r.MeetingP
 		cur.Last = max(cur.Last, r.Last)
-		cur.ShortSamples = addArrays(cur.ShortSamples, r.ShortSamples)
-		cur.ShortMeeting = addArrays(cur.ShortMeeting, r.ShortMeeting)
+		cur.ShortCounts.Add(r.ShortCounts)
 		w[r.Series] = cur
 	}
 	return w
@@ -107,19 +106,6 @@ func (w windowTotals) only(keep []uint64) windowTotals {
 	for _, x := range keep {
 		if r, ok := w[x]; ok {
 			out[x] = r
-		}
-	}
-	return out
-}
-
-func addArrays(a, b []uint64) []uint64 {
-	out := make([]uint64, max(len(a), len(b)))
-	for i := range out {
-		if i < len(a) {
-			out[i] += a[i]
-		}
-		if i < len(b) {
-			out[i] += b[i]
 		}
 	}
 	return out

@@ -45,18 +45,17 @@ type KeptCounts struct {
 
 // KeptCountsColumns are the columns of WholeDayCounts KeptCountsRow fills.
 var KeptCountsColumns = []string{"end_day", "span", "series", "samples", "lower", "target", "service_hash", "municipality_hash",
-	"samples_c", "meeting_c", "samples_p", "meeting_p", "last_ns", "short_samples", "short_meeting"}
+	"samples_c", "meeting_c", "samples_p", "meeting_p", "last_ns",
+	"short_samples_0", "short_samples_1", "short_samples_2", "short_samples_3",
+	"short_meeting_0", "short_meeting_1", "short_meeting_2", "short_meeting_3"}
 
 // KeptCountsRow is the row of WholeDayCounts of k in span.
 func KeptCountsRow(span KeptSpan, k KeptCounts) []any {
-	short := func(xs []uint64) []uint64 { // never nil: a nil slice is not an array to the driver
-		if xs == nil {
-			return []uint64{}
-		}
-		return xs
-	}
+	x := k.ShortCounts
 	return []any{span.End, span.ID, k.Series, k.Samples, k.Lower, k.Target, k.ServiceHash, k.MunicipalityHash,
-		k.SamplesC, k.MeetingC, k.SamplesP, k.MeetingP, k.Last, short(k.ShortSamples), short(k.ShortMeeting)}
+		k.SamplesC, k.MeetingC, k.SamplesP, k.MeetingP, k.Last,
+		x.ShortSamples0, x.ShortSamples1, x.ShortSamples2, x.ShortSamples3,
+		x.ShortMeeting0, x.ShortMeeting1, x.ShortMeeting2, x.ShortMeeting3}
 }
 
 // KeptWholeDays selects the rows of span (KeptCounts). A series may have
@@ -64,7 +63,9 @@ func KeptCountsRow(span KeptSpan, k KeptCounts) []any {
 func KeptWholeDays(span KeptSpan) Query {
 	return Query{
 		SQL: `SELECT series, samples, lower, target, service_hash, municipality_hash,
-			samples_c, meeting_c, samples_p, meeting_p, last_ns, short_samples, short_meeting
+			samples_c, meeting_c, samples_p, meeting_p, last_ns,
+			short_samples_0, short_samples_1, short_samples_2, short_samples_3,
+			short_meeting_0, short_meeting_1, short_meeting_2, short_meeting_3
 		FROM ` + WholeDayCounts + ` WHERE end_day = ? AND span = ?`,
 		Args: []any{span.End, span.ID},
 	}

@@ -48,17 +48,17 @@ func compareKeptWholeDays(t *testing.T, ss []side) {
 	ctx := context.Background()
 	old, now := storage.KeptSpan{ID: 7, End: 20700}, storage.KeptSpan{ID: 8, End: 20787}
 	k := storage.KeptCounts{SeriesCounts: storage.SeriesCounts{Series: 42, ServiceHash: 1, MunicipalityHash: 2, SamplesC: 10, MeetingC: 9,
-		SamplesP: 8, MeetingP: 7, Last: T.UnixNano(), ShortSamples: []uint64{1, 2, 3, 4}, ShortMeeting: []uint64{0, 1, 2, 3}},
+		SamplesP: 8, MeetingP: 7, Last: T.UnixNano(), ShortCounts: storage.ShortCounts{ShortSamples0: 1, ShortSamples1: 2, ShortSamples2: 3,
+			ShortSamples3: 4, ShortMeeting1: 1, ShortMeeting2: 2, ShortMeeting3: 3}},
 		Samples: 18, Lower: 1, Target: 2.5}
 	bare := k
-	bare.Series, bare.ShortSamples, bare.ShortMeeting = 43, nil, nil
+	bare.Series, bare.ShortCounts = 43, storage.ShortCounts{}
 	for _, s := range ss {
 		rows := [][]any{storage.KeptCountsRow(old, k), storage.KeptCountsRow(now, k), storage.KeptCountsRow(now, bare)}
 		if err := s.e.Insert(ctx, storage.WholeDayCounts, storage.KeptCountsColumns, rows); err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
 	}
-	bare.ShortSamples, bare.ShortMeeting = []uint64{}, []uint64{}
 	if got := same[storage.KeptCounts](t, "KeptWholeDays", ss, storage.KeptWholeDays(now), false); !reflect.DeepEqual(got, []storage.KeptCounts{k, bare}) {
 		t.Errorf("kept counts read back: %+v", got)
 	}
@@ -70,5 +70,20 @@ func compareKeptWholeDays(t *testing.T, ss []side) {
 	same[storage.KeptCounts](t, "KeptWholeDays", ss, storage.KeptWholeDays(old), true)
 	if got := same[storage.Partition](t, "KeptPartitions", ss, storage.KeptPartitions(), false); len(got) != 1 || got[0].Name != "20787" {
 		t.Errorf("partitions after the drop: %+v", got)
+	}
+}
+
+// TestShortCounts: window i's counts are its columns, and sums add each.
+func TestShortCounts(t *testing.T) {
+	c := storage.ShortCounts{ShortSamples0: 1, ShortSamples1: 2, ShortSamples2: 3, ShortSamples3: 4,
+		ShortMeeting0: 5, ShortMeeting1: 6, ShortMeeting2: 7, ShortMeeting3: 8}
+	c.Add(c)
+	for i := range storage.MaxShortWindows {
+		if s, m := c.Short(i); s != uint64(2*(i+1)) || m != uint64(2*(i+5)) {
+			t.Errorf("window %d: %d, %d", i, s, m)
+		}
+	}
+	if s, m := c.Short(storage.MaxShortWindows); s != 0 || m != 0 {
+		t.Errorf("past the last window: %d, %d", s, m)
 	}
 }

@@ -22,8 +22,14 @@ CREATE TABLE IF NOT EXISTS whole_day_counts (
     samples_p UInt64,
     meeting_p UInt64,
     last_ns Int64,
-    short_samples Array(UInt64),
-    short_meeting Array(UInt64)
+    short_samples_0 UInt64,
+    short_samples_1 UInt64,
+    short_samples_2 UInt64,
+    short_samples_3 UInt64,
+    short_meeting_0 UInt64,
+    short_meeting_1 UInt64,
+    short_meeting_2 UInt64,
+    short_meeting_3 UInt64
 ) ENGINE = ReplacingMergeTree
 PARTITION BY end_day
 ORDER BY (span, series, samples, lower, target);

@@ -180,13 +180,21 @@ func TestWholeDaysKeptAcrossReaders(t *testing.T) {
 		t.Errorf("after a redefined target: whole days counted %v, want one series", got)
 	}
 	// Rows that do not hold for the samples stored now are never taken,
-	// whatever they say.
-	if err := db.Exec(ctx, storage.Query{SQL: "INSERT INTO " + storage.WholeDayCounts +
-		" SELECT end_day, span, series, samples + 1, lower, target, service_hash, municipality_hash, 999, 999, 999, 999, last_ns, short_samples, short_meeting FROM " +
-		storage.WholeDayCounts}); err != nil {
-		t.Fatal(err)
+	// whatever they say; two rows that hold with different counts make
+	// the series counted again.
+	for _, samples := range []string{"samples + 1000000", "samples"} {
+		if err := db.Exec(ctx, storage.Query{SQL: "INSERT INTO " + storage.WholeDayCounts +
+			" SELECT end_day, span, series, " + samples + ", lower, target, service_hash, municipality_hash, 999, 999, 999, 999, last_ns, " +
+			"short_samples_0, short_samples_1, short_samples_2, short_samples_3, short_meeting_0, short_meeting_1, short_meeting_2, short_meeting_3 FROM " +
+			storage.WholeDayCounts}); err != nil {
+			t.Fatal(err)
+		}
+		tampered := &counting{Engine: db}
+		sameEvaluation(t, db, reader.New(tampered), T, w, "")
+		if got, want := tampered.take(), map[string][]int{"samples": {0}}[samples]; !slices.Equal(got, want) {
+			t.Errorf("with rows of %s: whole days counted %v, want %v", samples, got, want)
+		}
 	}
-	sameEvaluation(t, db, reader.New(db), T, w, "")
 	// Days later, the spans that ended before the day before are dropped.
 	ends := func() []string {
 		t.Helper()

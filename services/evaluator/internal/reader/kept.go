@@ -225,12 +225,23 @@ func (r *Reader) storedWholeDays(ctx context.Context, span storage.KeptSpan, sam
 		now[x.Series] = x.Samples
 	}
 	out := make(map[uint64]wholeDaysRow, len(samples))
+	conflicting := map[uint64]bool{}
 	for i := range stored {
 		x := &stored[i]
 		judged := judgement{lower: x.Lower == 1, target: x.Target}
-		if n, ok := now[x.Series]; ok && n == x.Samples && judged == c.judged[x.Series] && x.Last != 0 {
-			out[x.Series] = wholeDaysRow{samples: x.Samples, judged: judged, counts: x.SeriesCounts}
+		if n, ok := now[x.Series]; !ok || n != x.Samples || judged != c.judged[x.Series] || x.Last == 0 {
+			continue
 		}
+		// Two rows that hold with different counts (evaluators that read
+		// the samples, then counts that had grown since): neither is
+		// taken, the series is counted again.
+		if kept, ok := out[x.Series]; ok && kept.counts != x.SeriesCounts {
+			conflicting[x.Series] = true
+		}
+		out[x.Series] = wholeDaysRow{samples: x.Samples, judged: judged, counts: x.SeriesCounts}
+	}
+	for series := range conflicting {
+		delete(out, series)
 	}
 	return out, nil
 }

@@ -159,6 +159,7 @@ func (r *Reader) measurements(ctx context.Context, at time.Time, w time.Duration
 		}
 		t.AddSeries(rows, labels, h)
 	}
+	t.fold()
 	if silent := t.silent(cat); len(silent) > 0 {
 		var older []storage.LastMeasurement
 		if err := r.db.Select(ctx, &older, storage.LastBefore(span.From, silent)); err != nil {

@@ -59,7 +59,19 @@ type Hashes struct {
 	Series       map[uint64]storage.Series // SLA series: municipality, service, kpi, publisher
 	Service      map[uint64]storage.Series // service series: municipality, service, publisher
 	Municipality map[uint64]string         // known municipalities
+
+	// Where each counted series adds in a Tally, by index, so that adding
+	// a series' counts costs one look-up by number, not one by names per
+	// total: the services (municipality, service) and SLAs (municipality,
+	// service, kpi) in index order, and the indexes of each series.
+	services    []storage.Series
+	slas        []storage.Series
+	seriesSlot  map[uint64]slot // by SLA series hash
+	serviceSlot map[uint64]slot // by service series hash (sla -1)
 }
+
+// slot is where a series adds: its service, and its SLA (-1: none).
+type slot struct{ service, sla int32 }
 
 // NewHashes hashes every series that can count at T and every known
 // municipality.
@@ -67,11 +79,35 @@ func NewHashes(cat *Catalogue) *Hashes {
 	slas, services := countedSeries(cat)
 	h := &Hashes{Series: make(map[uint64]storage.Series, len(slas)), Service: make(map[uint64]storage.Series, len(services)),
 		Municipality: make(map[uint64]string, len(cat.Known))}
+	h.seriesSlot, h.serviceSlot = make(map[uint64]slot, len(slas)), make(map[uint64]slot, len(services))
+	serviceIndex := make(map[storage.Series]int32, len(services))
+	serviceOf := func(s storage.Series) int32 {
+		key := storage.Series{Municipality: s.Municipality, Service: s.Service}
+		i, ok := serviceIndex[key]
+		if !ok {
+			i = int32(len(h.services))
+			serviceIndex[key] = i
+			h.services = append(h.services, key)
+		}
+		return i
+	}
+	slaIndex := make(map[storage.Series]int32, len(slas))
 	for _, s := range slas {
-		h.Series[storage.SeriesHash(s)] = s
+		hash := storage.SeriesHash(s)
+		h.Series[hash] = s
+		key := storage.Series{Municipality: s.Municipality, Service: s.Service, KPI: s.KPI}
+		i, ok := slaIndex[key]
+		if !ok {
+			i = int32(len(h.slas))
+			slaIndex[key] = i
+			h.slas = append(h.slas, key)
+		}
+		h.seriesSlot[hash] = slot{service: serviceOf(s), sla: i}
 	}
 	for _, s := range services {
-		h.Service[storage.ServiceHash(s)] = s
+		hash := storage.ServiceHash(s)
+		h.Service[hash] = s
+		h.serviceSlot[hash] = slot{service: serviceOf(s), sla: -1}
 	}
 	for m := range cat.Known {
 		h.Municipality[storage.MunicipalityHash(m)] = m
@@ -86,6 +122,19 @@ type Tally struct {
 	SLAs         map[string]map[maturity.SLAKey]*SLAStats
 	Unattributed map[string]int // known municipality -> measurements in C not counted
 	Unknown      int            // measurements in C of municipalities not known
+
+	// What AddSeries adds, by the indexes of Hashes, until fold moves
+	// the services' totals into CountC and Last.
+	h        *Hashes
+	services []serviceCell
+	slas     []*SLAStats
+}
+
+// serviceCell is a service's totals not folded yet.
+type serviceCell struct {
+	countC int
+	last   int64
+	seen   bool
 }
 
 // SLAStats are the counted samples of one SLA.
@@ -120,7 +169,8 @@ func (t *Tally) service(m string) {
 // the SLA's samples in C, P and the short windows (labels name them in the
 // order of the counts). Series that do not count add their count in C to
 // their municipality's unattributed measurements, or, for a municipality
-// that is not known, to Unknown.
+// that is not known, to Unknown. The services' counts and latest
+// measurements reach CountC and Last with fold.
 func (t *Tally) AddSeries(groups []storage.SeriesCounts, labels []string, h *Hashes) {
 	for i := range groups {
 		t.add(&groups[i], labels, h)
@@ -128,10 +178,13 @@ func (t *Tally) AddSeries(groups []storage.SeriesCounts, labels []string, h *Has
 }
 
 func (t *Tally) add(g *storage.SeriesCounts, labels []string, h *Hashes) {
-	n, isSLA := h.Series[g.Series]
+	if t.h != h {
+		t.bind(h)
+	}
+	at, isSLA := h.seriesSlot[g.Series]
 	if !isSLA {
 		var counted bool
-		if n, counted = h.Service[g.ServiceHash]; !counted {
+		if at, counted = h.serviceSlot[g.ServiceHash]; !counted {
 			if m, known := h.Municipality[g.MunicipalityHash]; known {
 				t.Unattributed[m] += int(g.SamplesC)
 			} else {
@@ -140,13 +193,17 @@ func (t *Tally) add(g *storage.SeriesCounts, labels []string, h *Hashes) {
 			return
 		}
 	}
-	t.service(n.Municipality)
-	t.CountC[n.Municipality][n.Service] += int(g.SamplesC)
-	if last := nanos(g.Last); last.After(t.Last[n.Municipality][n.Service]) {
-		t.Last[n.Municipality][n.Service] = last
+	cell := &t.services[at.service]
+	if !cell.seen {
+		cell.seen, cell.last = true, g.Last
 	}
-	sla := t.SLAs[n.Municipality][maturity.SLAKey{Service: n.Service, KPI: n.KPI}]
-	if !isSLA || sla == nil {
+	cell.countC += int(g.SamplesC)
+	cell.last = max(cell.last, g.Last)
+	if !isSLA {
+		return
+	}
+	sla := t.slas[at.sla]
+	if sla == nil {
 		return
 	}
 	sla.C.Samples += int(g.SamplesC)
@@ -154,16 +211,48 @@ func (t *Tally) add(g *storage.SeriesCounts, labels []string, h *Hashes) {
 	sla.P.Samples += int(g.SamplesP)
 	sla.P.Meeting += int(g.MeetingP)
 	for i, label := range labels {
-		if i >= len(g.ShortSamples) || i >= len(g.ShortMeeting) || g.ShortSamples[i] == 0 {
+		samples, meeting := g.Short(i)
+		if samples == 0 {
 			continue
 		}
 		if sla.Short == nil {
 			sla.Short = make(map[string]maturity.WindowStats, len(labels))
 		}
 		cur := sla.Short[label]
-		cur.Samples += int(g.ShortSamples[i])
-		cur.Meeting += int(g.ShortMeeting[i])
+		cur.Samples += int(samples)
+		cur.Meeting += int(meeting)
 		sla.Short[label] = cur
+	}
+}
+
+// bind makes the cells of h's indexes, folding what was added by others.
+func (t *Tally) bind(h *Hashes) {
+	t.fold()
+	t.h = h
+	t.services = make([]serviceCell, len(h.services))
+	t.slas = make([]*SLAStats, len(h.slas))
+	for i, s := range h.slas {
+		t.slas[i] = t.SLAs[s.Municipality][maturity.SLAKey{Service: s.Service, KPI: s.KPI}]
+	}
+}
+
+// fold adds the services' totals added so far to CountC and Last.
+func (t *Tally) fold() {
+	if t.h == nil {
+		return
+	}
+	for i := range t.services {
+		cell := &t.services[i]
+		if !cell.seen {
+			continue
+		}
+		s := t.h.services[i]
+		t.service(s.Municipality)
+		t.CountC[s.Municipality][s.Service] += cell.countC
+		if last := nanos(cell.last); last.After(t.Last[s.Municipality][s.Service]) {
+			t.Last[s.Municipality][s.Service] = last
+		}
+		*cell = serviceCell{}
 	}
 }
 

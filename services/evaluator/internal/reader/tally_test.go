@@ -35,20 +35,21 @@ func TestTally(t *testing.T) {
 	labels := []string{"1h", "6h"}
 	tl.AddSeries([]storage.SeriesCounts{
 		{Series: provider, ServiceHash: service("vic", "aigua", "aigues"), MunicipalityHash: vic, SamplesC: 10, MeetingC: 9, SamplesP: 8, MeetingP: 4, Last: last,
-			ShortSamples: []uint64{2, 0}, ShortMeeting: []uint64{1, 0}},
+			ShortCounts: storage.ShortCounts{ShortSamples0: 2, ShortMeeting0: 1}},
 		{Series: council, ServiceHash: service("vic", "aigua", contract.Council), MunicipalityHash: vic, SamplesC: 2, MeetingC: 2, SamplesP: 0, MeetingP: 0, Last: last - 5,
-			ShortSamples: []uint64{1, 0}, ShortMeeting: []uint64{1, 0}},
+			ShortCounts: storage.ShortCounts{ShortSamples0: 1, ShortMeeting0: 1}},
 		// another KPI of the provider: service only
 		{Series: hash("vic", "aigua", "cabal", "aigues"), ServiceHash: service("vic", "aigua", "aigues"), MunicipalityHash: vic, SamplesC: 3, Last: last + 1},
 		// intruder: unattributed
 		{Series: hash("vic", "aigua", "pressio", "intrus"), ServiceHash: service("vic", "aigua", "intrus"), MunicipalityHash: vic, SamplesC: 5, Last: last + 2,
-			ShortSamples: []uint64{9, 9}, ShortMeeting: []uint64{9, 9}},
+			ShortCounts: storage.ShortCounts{ShortSamples0: 9, ShortSamples1: 9, ShortMeeting0: 9, ShortMeeting1: 9}},
 		// unknown municipalities
 		{Series: hash("x", "aigua", "pressio", "aigues"), ServiceHash: service("x", "aigua", "aigues"), MunicipalityHash: storage.MunicipalityHash("x"), SamplesC: 7, Last: last + 3},
 		{Series: hash("y", "s", "k", "p"), ServiceHash: service("y", "s", "p"), MunicipalityHash: storage.MunicipalityHash("y"), SamplesC: 1, Last: last + 4},
 	}, labels, h)
 	// A second part of the windows adds up with the first.
 	tl.AddSeries([]storage.SeriesCounts{{Series: provider, ServiceHash: service("vic", "aigua", "aigues"), MunicipalityHash: vic, SamplesP: 2, MeetingP: 2, Last: last - 9}}, labels, h)
+	tl.fold()
 	if tl.CountC["vic"]["aigua"] != 15 || !tl.Last["vic"]["aigua"].Equal(at.Add(-time.Minute+1)) {
 		t.Errorf("service: %d in C, last %s", tl.CountC["vic"]["aigua"], tl.Last["vic"]["aigua"])
 	}
@@ -90,5 +91,13 @@ func TestSilentServicesLookedUpFurther(t *testing.T) {
 	tl.AddOlder([]storage.LastMeasurement{{Municipality: "vic", Service: "conc", Last: ns(-90 * 24 * time.Hour)}})
 	if !tl.Last["vic"]["conc"].Equal(at.Add(-90 * 24 * time.Hour)) {
 		t.Errorf("older last %s", tl.Last["vic"]["conc"])
+	}
+}
+
+// TestShortWindowsFit: the rules' short windows fit the columns the
+// queries count them in.
+func TestShortWindowsFit(t *testing.T) {
+	if len(maturity.ShortWindows) > storage.MaxShortWindows {
+		t.Fatalf("%d short windows; storage counts at most %d", len(maturity.ShortWindows), storage.MaxShortWindows)
 	}
 }
