@@ -236,7 +236,9 @@ func CountRollupParts(s Span, parts RollupParts, exclude, only []uint64) Query {
 
 	var branches []string
 	var args []any
-	// Whole days: a day counts in a window when it lies inside it.
+	// Whole days: a day counts in a window when it lies inside it. The
+	// days of a series are added up in the branch (one row per series
+	// leaves it, not one per day: a third of the time of a first read).
 	if where, wargs, ok := plan.whole(); ok && parts&WholeDays != 0 {
 		in := func(i interval, col string) (string, []any) {
 			a, b, none, all := plan.wholeIn(i)
@@ -244,19 +246,20 @@ func CountRollupParts(s Span, parts RollupParts, exclude, only []uint64) Query {
 			case none:
 				return "toUInt64(0)", nil
 			case all:
-				return col, nil
+				return "sum(" + col + ")", nil
 			}
-			return "if(day >= toDate(?) AND day < toDate(?), " + col + ", toUInt64(0))", []any{date(a), date(b)}
+			return "sum(if(day >= toDate(?) AND day < toDate(?), " + col + ", toUInt64(0)))", []any{date(a), date(b)}
 		}
 		sel, a := counts(iv, branchColumns,
 			func(i interval) (string, []any) { return in(i, "n") },
 			func(i interval) (string, []any) { return in(i, "m") })
-		branches = append(branches, fmt.Sprintf(`SELECT series, sseries, mseries, %s, toInt64(0) AS l
+		branches = append(branches, fmt.Sprintf(`SELECT series, any(sh) AS sseries, any(mh) AS mseries, %s, toInt64(0) AS l
 			FROM (
-				SELECT day, series, sseries, mseries, samples AS n, %s,
+				SELECT day, series, sseries AS sh, mseries AS mh, samples AS n, %s,
 					arraySum((k, c) -> (k >= fk) * c, pointMap.vKey, pointMap.count) AS above, %s AS m
 				FROM %s WHERE %s%s
-			)`, sel, target, meets("n", "above"), MeasurementDays, where, filter))
+			)
+			GROUP BY series`, sel, target, meets("n", "above"), MeasurementDays, where, filter))
 		args = append(append(append(args, a...), wargs...), filterArgs...)
 		// The latest instant of the whole days is on each series' latest
 		// whole day: only that day's instants are read.

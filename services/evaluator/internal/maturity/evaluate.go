@@ -70,7 +70,7 @@ func newFacts(cfg Config, in Input) *facts {
 		hasSLA: map[string]bool{},
 	}
 	f.services = slices.SortedFunc(slices.Values(in.Services), func(a, b Service) int { return cmp.Compare(a.ID, b.ID) })
-	catalogued := map[string]bool{}
+	catalogued := make(map[string]bool, len(f.services))
 	areas, externals := map[string]bool{}, map[string]bool{}
 	for _, s := range f.services {
 		catalogued[s.ID] = true
@@ -84,6 +84,9 @@ func newFacts(cfg Config, in Input) *facts {
 	}
 	f.areas = slices.Sorted(maps.Keys(areas))
 	f.externals = slices.Sorted(maps.Keys(externals))
+	if len(in.SLAs) > 0 {
+		f.slas = make([]slaFacts, 0, len(in.SLAs))
+	}
 	for _, k := range in.SLAs {
 		if !catalogued[k.Service] {
 			continue
@@ -97,6 +100,9 @@ func newFacts(cfg Config, in Input) *facts {
 	slices.SortFunc(f.slas, func(a, b slaFacts) int {
 		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(a.KPI, b.KPI))
 	})
+	if len(in.Incidents) > 0 {
+		f.incidents = make([]Incident, 0, len(in.Incidents))
+	}
 	for _, i := range in.Incidents {
 		if catalogued[i.Service] && i.OpenedAt.Before(in.At) {
 			f.incidents = append(f.incidents, i)

@@ -87,6 +87,12 @@ func (r *Reader) Read(ctx context.Context, at time.Time, w time.Duration, munici
 		x := &engine.Input{Input: maturity.Input{Municipality: m, At: at}, Short: map[maturity.SLAKey]map[string]maturity.WindowStats{},
 			Unattributed: t.Unattributed[m]}
 		in := &x.Input
+		if n := len(cat.Services[m]); n > 0 {
+			in.Services = make([]maturity.Service, 0, n)
+		}
+		if n := len(cat.SLAs[m]); n > 0 {
+			in.SLAs = make([]maturity.SLA, 0, n)
+		}
 		for id, s := range cat.Services[m] { // copies: the catalogue may serve other evaluations
 			svc := *s
 			svc.MeasurementsC = t.CountC[m][id]
