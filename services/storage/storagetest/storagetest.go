@@ -1,10 +1,13 @@
 // Package storagetest stores events for tests the way the ingest service
-// does (same tables, columns and versions), without running it.
+// does (same tables, columns and versions), without running it, and checks
+// that a service's statements need only what its ClickHouse user is
+// granted.
 package storagetest
 
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -62,4 +65,52 @@ func Event(municipality, publisher string, t time.Time, data any) *contract.Even
 	}
 	return &contract.Event{ID: fmt.Sprintf("ev-%d", ids.Add(1)), Source: "urn:test", Type: typ, Time: t,
 		Municipality: municipality, Publisher: publisher, Data: data}
+}
+
+// Audited returns e, recording the privileges each statement run through
+// it needs (storage.AccessesOf); when the test ends, it fails for every
+// one that access does not allow: a statement the service's ClickHouse
+// user could not run.
+func Audited(tb testing.TB, e storage.Engine, access map[string][]string) storage.Engine {
+	a := &audited{Engine: e, access: access, denied: map[storage.Access]string{}}
+	tb.Cleanup(func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		for x, sql := range a.denied {
+			tb.Errorf("%s on %s is not granted, needed by: %.300s", x.Privilege, x.Table, sql)
+		}
+	})
+	return a
+}
+
+type audited struct {
+	storage.Engine
+	access map[string][]string
+	mu     sync.Mutex
+	denied map[storage.Access]string
+}
+
+func (a *audited) check(q storage.Query) {
+	for _, x := range storage.AccessesOf(q) {
+		if !storage.Allows(a.access, x) {
+			a.mu.Lock()
+			a.denied[x] = q.SQL
+			a.mu.Unlock()
+		}
+	}
+}
+
+func (a *audited) Exec(ctx context.Context, q storage.Query) error {
+	a.check(q)
+	return a.Engine.Exec(ctx, q)
+}
+
+func (a *audited) Select(ctx context.Context, dest any, q storage.Query) error {
+	a.check(q)
+	return a.Engine.Select(ctx, dest, q)
+}
+
+func (a *audited) Insert(ctx context.Context, table string, columns []string, rows [][]any) error {
+	a.check(storage.Query{SQL: "INSERT INTO " + table})
+	return a.Engine.Insert(ctx, table, columns, rows)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/assoliment/assoliment/services/evaluator/internal/maturity"
 	"github.com/assoliment/assoliment/services/platform/testenv"
 	"github.com/assoliment/assoliment/services/storage"
+	"github.com/assoliment/assoliment/services/storage/storagetest"
 )
 
 // TestRecordAndRetry records a change on a real NATS server and ClickHouse,
@@ -27,7 +28,7 @@ func TestRecordAndRetry(t *testing.T) {
 	if err := storage.Migrate(ctx, db); err != nil {
 		t.Fatal(err)
 	}
-	h := history.New(db, js)
+	h := history.New(storagetest.Audited(t, db, storage.EvaluatorAccess), js)
 	if err := h.EnsureStream(ctx, 1); err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/assoliment/assoliment/services/contract"
-	"github.com/assoliment/assoliment/services/evaluator/internal/reader"
 	"github.com/assoliment/assoliment/services/storage"
 	"github.com/assoliment/assoliment/services/storage/storagetest"
 )
@@ -23,7 +22,7 @@ func TestCatalogueReadAgainWhenItChanges(t *testing.T) {
 	ctx := context.Background()
 	db := database(t)
 	old := T.Add(-200 * day)
-	r := reader.New(db)
+	r := newReader(t, db)
 	servicesAt := func(at time.Time, m string) []string {
 		t.Helper()
 		in, err := r.Read(ctx, at, w, m)
@@ -80,7 +79,7 @@ func TestConcurrentReads(t *testing.T) {
 	old := T.Add(-200 * day)
 	storagetest.Store(t, db, register("vic", "a", "p", time.Hour, old), defineSLA("vic", "a", "k", old),
 		measure("vic", "p", "a", "k", T.Add(-time.Hour), 3), register("vic", "b", contract.Council, time.Hour, T.Add(30*time.Minute)))
-	r := reader.New(db)
+	r := newReader(t, db)
 	alone := map[time.Time]int{T: 1, T.Add(time.Hour): 2}
 	errs := make(chan error, 12)
 	for i := range 12 {
@@ -154,12 +153,12 @@ func TestWholeDaysKeptAcrossReaders(t *testing.T) {
 	}
 	storagetest.Store(t, db, evs...)
 	first := &counting{Engine: db}
-	sameEvaluation(t, db, reader.New(first), T, w, "")
+	sameEvaluation(t, db, newReader(t, first), T, w, "")
 	if got := first.take(); !slices.Equal(got, []int{0}) {
 		t.Fatalf("first reader counted whole days %v, want once, every series", got)
 	}
 	next := &counting{Engine: db}
-	sameEvaluation(t, db, reader.New(next), T, w, "")
+	sameEvaluation(t, db, newReader(t, next), T, w, "")
 	if got := next.take(); len(got) != 0 {
 		t.Errorf("a reader started after the first counted whole days %v; it should take the kept counts", got)
 	}
@@ -167,7 +166,7 @@ func TestWholeDaysKeptAcrossReaders(t *testing.T) {
 	// that series alone again, and keeps the counts of b.
 	storagetest.Store(t, db, measure("vic", "p", "a", "k", T.Add(-20*day), 3))
 	late := &counting{Engine: db}
-	sameEvaluation(t, db, reader.New(late), T, w, "")
+	sameEvaluation(t, db, newReader(t, late), T, w, "")
 	if got := late.take(); !slices.Equal(got, []int{1}) {
 		t.Errorf("after a late measurement: whole days counted %v, want one series", got)
 	}
@@ -175,7 +174,7 @@ func TestWholeDaysKeptAcrossReaders(t *testing.T) {
 	storagetest.Store(t, db, ev("vic", contract.Council, T.Add(-2*day), &contract.SLADefined{Service: "b", KPI: "k",
 		Direction: contract.LowerIsBetter, Target: 1, Objective: 0.5}))
 	redefined := &counting{Engine: db}
-	sameEvaluation(t, db, reader.New(redefined), T, w, "")
+	sameEvaluation(t, db, newReader(t, redefined), T, w, "")
 	if got := redefined.take(); !slices.Equal(got, []int{1}) {
 		t.Errorf("after a redefined target: whole days counted %v, want one series", got)
 	}
@@ -190,7 +189,7 @@ func TestWholeDaysKeptAcrossReaders(t *testing.T) {
 			t.Fatal(err)
 		}
 		tampered := &counting{Engine: db}
-		sameEvaluation(t, db, reader.New(tampered), T, w, "")
+		sameEvaluation(t, db, newReader(t, tampered), T, w, "")
 		if got, want := tampered.take(), map[string][]int{"samples": {0}}[samples]; !slices.Equal(got, want) {
 			t.Errorf("with rows of %s: whole days counted %v, want %v", samples, got, want)
 		}
@@ -213,8 +212,8 @@ func TestWholeDaysKeptAcrossReaders(t *testing.T) {
 	if len(before) != 1 {
 		t.Fatalf("kept partitions %v, want one", before)
 	}
-	sameEvaluation(t, db, reader.New(db), T.Add(day), w, "")
-	sameEvaluation(t, db, reader.New(db), T.Add(2*day), w, "")
+	sameEvaluation(t, db, newReader(t, db), T.Add(day), w, "")
+	sameEvaluation(t, db, newReader(t, db), T.Add(2*day), w, "")
 	if after := ends(); len(after) != 2 || slices.Contains(after, before[0]) {
 		t.Errorf("kept partitions %v after two days, from %v: want the last two", after, before)
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/assoliment/assoliment/services/evaluator/internal/maturity"
-	"github.com/assoliment/assoliment/services/evaluator/internal/reader"
 	"github.com/assoliment/assoliment/services/simulator/sim"
 	"github.com/assoliment/assoliment/services/storage/storagetest"
 )
@@ -39,7 +38,7 @@ func designed(t *testing.T, g *sim.Generator) func(m string, at time.Time) matur
 	db := database(t)
 	storagetest.Store(t, db, g.History()...)
 	cfg := maturity.DefaultConfig()
-	r := reader.New(db)
+	r := newReader(t, db)
 	return func(m string, at time.Time) maturity.Assessment {
 		t.Helper()
 		in, err := r.Read(context.Background(), at, cfg.Window, m)

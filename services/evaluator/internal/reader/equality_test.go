@@ -225,7 +225,7 @@ func sameEvaluation(t *testing.T, db storage.Engine, roll *reader.Reader, at tim
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := reader.New(db, reader.Raw()).Read(ctx, at, w, municipality)
+	raw, err := newReader(t, db, reader.Raw()).Read(ctx, at, w, municipality)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestRollupsEqualRaw(t *testing.T) {
 			db := database(t)
 			h := newRandomHistory(seed, T)
 			h.store(t, db)
-			roll := reader.New(db)
+			roll := newReader(t, db)
 			for _, cover := range []string{"everything", "from a midnight"} {
 				if cover != "everything" {
 					for _, q := range []string{"TRUNCATE TABLE " + storage.RollupCoverage,
@@ -312,13 +312,13 @@ func TestRollupsEqualRaw(t *testing.T) {
 				sameEvaluation(t, db, roll, T, w, "")
 				// A reader that starts now takes the whole days' counts
 				// that still hold, and no other.
-				sameEvaluation(t, db, reader.New(db), T, w, "")
+				sameEvaluation(t, db, newReader(t, db), T, w, "")
 				// An SLA redefined before T, between two evaluations: its
 				// series are judged again, the others kept.
 				storagetest.Store(t, db, ev("m1", contract.Council, T.Add(-5*day), &contract.SLADefined{Service: "s0", KPI: "k0",
 					Direction: contract.LowerIsBetter, Target: 4, Objective: 0.8}))
 				sameEvaluation(t, db, roll, T, w, "")
-				sameEvaluation(t, db, reader.New(db), T, w, "")
+				sameEvaluation(t, db, newReader(t, db), T, w, "")
 			}
 			// Every copy merged away and marked resolved: measurements are
 			// read without FINAL, the rollups still hold the copies.
@@ -330,7 +330,7 @@ func TestRollupsEqualRaw(t *testing.T) {
 				t.Fatal(err)
 			}
 			sameEvaluation(t, db, roll, T, w, "")
-			sameEvaluation(t, db, reader.New(db), T, w, "")
+			sameEvaluation(t, db, newReader(t, db), T, w, "")
 		})
 	}
 }
@@ -345,7 +345,7 @@ func TestRollupsEqualRawOnDesignedHistory(t *testing.T) {
 	}
 	db := database(t)
 	storagetest.Store(t, db, g.History()...)
-	roll := reader.New(db)
+	roll := newReader(t, db)
 	for _, at := range []time.Time{start, start.Add(-13*day - 5*time.Hour - 7), start.Truncate(day), start} {
 		sameEvaluation(t, db, roll, at, w, "")
 	}

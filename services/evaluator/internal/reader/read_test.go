@@ -33,6 +33,12 @@ func database(t *testing.T) storage.Engine {
 	return db
 }
 
+// newReader is a reader on db whose statements are checked against what
+// the evaluator's ClickHouse user is granted.
+func newReader(t *testing.T, db storage.Engine, opts ...reader.Option) *reader.Reader {
+	return reader.New(storagetest.Audited(t, db, storage.EvaluatorAccess), opts...)
+}
+
 var ev = storagetest.Event
 
 func register(m, service, provider string, interval time.Duration, at time.Time) *contract.Event {
@@ -62,7 +68,7 @@ func resolve(m, publisher, service, id string, at time.Time) *contract.Event {
 
 func read(t *testing.T, db storage.Engine, municipality string) *engine.Inputs {
 	t.Helper()
-	in, err := reader.New(db).Read(context.Background(), T, w, municipality)
+	in, err := newReader(t, db).Read(context.Background(), T, w, municipality)
 	if err != nil {
 		t.Fatal(err)
 	}

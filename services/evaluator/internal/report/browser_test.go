@@ -69,10 +69,10 @@ func browse(t *testing.T, bin, url string, args ...string) []byte {
 func reportServer(t *testing.T, db storage.Engine, now time.Time) *httptest.Server {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng := engine.New(reader.New(db), nil, nil, maturity.DefaultConfig(), log)
+	eng := engine.New(reader.New(storagetest.Audited(t, db, storage.EvaluatorAccess)), nil, nil, maturity.DefaultConfig(), log)
 	mux := http.NewServeMux()
 	api.Routes(mux, eng, api.Options{MaxOnDemand: 2, Now: func() time.Time { return now },
-		Reports: report.New(db, madrid, maturity.DefaultConfig().MinSamples)}, log)
+		Reports: report.New(storagetest.Audited(t, db, storage.EvaluatorAccess), madrid, maturity.DefaultConfig().MinSamples)}, log)
 	srv := httptest.NewServer(httpserver.ReadOnly(mux))
 	t.Cleanup(srv.Close)
 	return srv

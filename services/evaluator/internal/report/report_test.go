@@ -43,7 +43,7 @@ func evaluatorSLAs(t *testing.T, db storage.Engine, m string, from, to time.Time
 	t.Helper()
 	cfg := maturity.DefaultConfig()
 	cfg.Window, cfg.MinSamples = to.Sub(from), minSamples
-	in, err := reader.New(db).Read(context.Background(), to.UTC(), cfg.Window, m)
+	in, err := reader.New(storagetest.Audited(t, db, storage.EvaluatorAccess)).Read(context.Background(), to.UTC(), cfg.Window, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestMatchesEvaluatorOnSimulatedHistory(t *testing.T) {
 	}
 	db := database(t)
 	storagetest.Store(t, db, g.History()...)
-	b := report.New(db, madrid, maturity.DefaultConfig().MinSamples)
+	b := report.New(storagetest.Audited(t, db, storage.EvaluatorAccess), madrid, maturity.DefaultConfig().MinSamples)
 	slas, measured, breaches := 0, 0, 0
 	for _, m := range g.Municipalities() {
 		for _, month := range []report.Month{{Year: 2026, Month: time.October}, {Year: 2026, Month: time.November}} {
@@ -232,7 +232,7 @@ func TestEdgesOfTheMonth(t *testing.T) {
 			measure(m, contract.Council, "oac", "espera", x, 10*v))
 	}
 	storagetest.Store(t, db, evs...)
-	b := report.New(db, madrid, 3)
+	b := report.New(storagetest.Audited(t, db, storage.EvaluatorAccess), madrid, 3)
 	r, ok, err := b.Build(context.Background(), m, month, at("2026-06-01T00:00:00Z"))
 	if err != nil || !ok {
 		t.Fatalf("%v, found %v", err, ok)
