@@ -34,18 +34,35 @@ var EvaluatorAccess = map[string][]string{
 	TargetTablePrefix + "*": {"SELECT", "INSERT", "CREATE TABLE", "DROP TABLE"},
 }
 
+// IngestAccess is every privilege the ingest's statements need, as
+// EvaluatorAccess: it applies the migrations (tables, materialized views,
+// added columns), stores events, looks identities up, merges a partition
+// holding a measurement stored twice, and builds its identity index
+// (tables filled under another name, renamed into place, dropped once no
+// copy can be accepted for their month).
+var IngestAccess = map[string][]string{
+	"*":                       {"CREATE DATABASE", "SELECT", "INSERT", "CREATE TABLE", "CREATE VIEW", "ALTER ADD COLUMN", "OPTIMIZE"},
+	IdentityTablePrefix + "*": {"DROP TABLE"},
+}
+
 var (
+	renameRE  = regexp.MustCompile(`(?i)^\s*RENAME\s+TABLE\s+([A-Za-z_][A-Za-z0-9_.]*)\s+TO\s+([A-Za-z_][A-Za-z0-9_.]*)`)
+	viewRE    = regexp.MustCompile(`(?i)^\s*CREATE\s+MATERIALIZED\s+VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s+TO\s+([A-Za-z_][A-Za-z0-9_.]*)`)
 	readRE    = regexp.MustCompile(`(?i)\b(?:FROM|JOIN)\s+([A-Za-z_][A-Za-z0-9_.]*)`)
 	joinGetRE = regexp.MustCompile(`(?i)\bjoinGet\(\s*'([A-Za-z0-9_.]+)'`)
 	writeRE   = regexp.MustCompile(`(?i)^\s*(INSERT\s+INTO|CREATE\s+TABLE(?:\s+IF\s+NOT\s+EXISTS)?|DROP\s+TABLE(?:\s+IF\s+EXISTS)?|OPTIMIZE\s+TABLE|TRUNCATE\s+TABLE|ALTER\s+TABLE)\s+([A-Za-z_][A-Za-z0-9_.]*)(.*)`)
 	spaceRE   = regexp.MustCompile(`\s+`)
 	dropRE    = regexp.MustCompile(`(?i)^\s*DROP\s+PARTITION\b`)
+	addRE     = regexp.MustCompile(`(?i)^\s*ADD\s+COLUMN\b`)
 )
 
-// AccessesOf lists the privileges q needs, read from its SQL: the tables
-// it reads (FROM, JOIN, joinGet) and the one it inserts into, creates,
-// drops, empties, merges or alters (ALTER … DROP PARTITION needs ALTER
-// DELETE). Its external tables and the system database need none.
+// AccessesOf lists the privileges q needs, read from its SQL as
+// ClickHouse checks them: the tables it reads (FROM, JOIN, joinGet) and
+// the one it inserts into, creates, drops, empties, merges or alters
+// (ALTER … DROP PARTITION needs ALTER DELETE); a rename needs SELECT and
+// DROP TABLE on its source and CREATE TABLE and INSERT on its target; a
+// materialized view CREATE VIEW, and SELECT and INSERT on its target. Its
+// external tables and the system database need none.
 func AccessesOf(q Query) []Access {
 	external := map[string]bool{}
 	for _, x := range q.External {
@@ -58,7 +75,16 @@ func AccessesOf(q Query) []Access {
 		}
 		out = append(out, Access{Table: table, Privilege: privilege})
 	}
-	if m := writeRE.FindStringSubmatch(q.SQL); m != nil {
+	if m := renameRE.FindStringSubmatch(q.SQL); m != nil {
+		add(m[1], "SELECT")
+		add(m[1], "DROP TABLE")
+		add(m[2], "CREATE TABLE")
+		add(m[2], "INSERT")
+	} else if m := viewRE.FindStringSubmatch(q.SQL); m != nil {
+		add(m[1], "CREATE VIEW")
+		add(m[2], "SELECT")
+		add(m[2], "INSERT")
+	} else if m := writeRE.FindStringSubmatch(q.SQL); m != nil {
 		verb := strings.ToUpper(spaceRE.ReplaceAllString(m[1], " "))
 		switch {
 		case strings.HasPrefix(verb, "INSERT"):
@@ -73,6 +99,8 @@ func AccessesOf(q Query) []Access {
 			add(m[2], "TRUNCATE")
 		case dropRE.MatchString(m[3]):
 			add(m[2], "ALTER DELETE")
+		case addRE.MatchString(m[3]):
+			add(m[2], "ALTER ADD COLUMN")
 		default:
 			add(m[2], "ALTER")
 		}
@@ -86,11 +114,11 @@ func AccessesOf(q Query) []Access {
 }
 
 // Allows says whether access holds a privilege on a table (a name ending
-// in * is a prefix).
+// in * is a prefix; "*" every table).
 func Allows(access map[string][]string, a Access) bool {
 	for table, privileges := range access {
 		name, prefix := strings.CutSuffix(table, "*")
-		if (table == a.Table || prefix && name != "" && strings.HasPrefix(a.Table, name)) && slices.Contains(privileges, a.Privilege) {
+		if (table == a.Table || prefix && strings.HasPrefix(a.Table, name)) && slices.Contains(privileges, a.Privilege) {
 			return true
 		}
 	}

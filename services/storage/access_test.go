@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"context"
 	"encoding/xml"
 	"maps"
 	"os"
@@ -11,7 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/assoliment/assoliment/services/platform/testenv"
 	"github.com/assoliment/assoliment/services/storage"
+	"github.com/assoliment/assoliment/services/storage/storagetest"
 )
 
 func TestAccessesOf(t *testing.T) {
@@ -29,17 +32,23 @@ func TestAccessesOf(t *testing.T) {
 		{storage.Query{SQL: "CREATE TABLE IF NOT EXISTS t (a UInt8) ENGINE = Memory"}, []storage.Access{{"t", "CREATE TABLE"}}},
 		{storage.Query{SQL: "DROP TABLE IF EXISTS t"}, []storage.Access{{"t", "DROP TABLE"}}},
 		{storage.DropKeptPartition(20787), []storage.Access{{storage.WholeDayCounts, "ALTER DELETE"}}},
-		{storage.Query{SQL: "ALTER TABLE t ADD COLUMN a UInt8"}, []storage.Access{{"t", "ALTER"}}},
+		{storage.Query{SQL: "ALTER TABLE t ADD COLUMN a UInt8"}, []storage.Access{{"t", "ALTER ADD COLUMN"}}},
+		{storage.Query{SQL: "ALTER TABLE t MODIFY COLUMN a UInt16"}, []storage.Access{{"t", "ALTER"}}},
 		{storage.Query{SQL: "OPTIMIZE TABLE t FINAL"}, []storage.Access{{"t", "OPTIMIZE"}}},
 		{storage.KeptPartitions(), nil}, // system.parts
+		{storage.RenameTable("identities_202611_fill_1", "identities_202611"), []storage.Access{{"identities_202611_fill_1", "SELECT"},
+			{"identities_202611_fill_1", "DROP TABLE"}, {"identities_202611", "CREATE TABLE"}, {"identities_202611", "INSERT"}}},
+		{storage.Query{SQL: "CREATE MATERIALIZED VIEW IF NOT EXISTS v TO t AS SELECT a FROM s"},
+			[]storage.Access{{"v", "CREATE VIEW"}, {"t", "SELECT"}, {"t", "INSERT"}, {"s", "SELECT"}}},
 	} {
 		if got := storage.AccessesOf(c.q); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%.60s: %v, want %v", c.q.SQL, got, c.want)
 		}
 	}
-	access := map[string][]string{"a": {"SELECT"}, "tmp_*": {"DROP TABLE"}}
+	access := map[string][]string{"a": {"SELECT"}, "tmp_*": {"DROP TABLE"}, "*": {"OPTIMIZE"}}
 	for x, want := range map[storage.Access]bool{
 		{"a", "SELECT"}: true, {"a", "INSERT"}: false, {"tmp_1", "DROP TABLE"}: true, {"tmp_1", "SELECT"}: false, {"b", "SELECT"}: false,
+		{"b", "OPTIMIZE"}: true,
 	} {
 		if storage.Allows(access, x) != want {
 			t.Errorf("Allows %v: %v", x, !want)
@@ -47,44 +56,64 @@ func TestAccessesOf(t *testing.T) {
 	}
 }
 
-// TestEvaluatorGranted: the evaluator's ClickHouse user of the shipped
-// deployment holds exactly EvaluatorAccess.
-func TestEvaluatorGranted(t *testing.T) {
+// TestServicesGranted: the ClickHouse users of the ingest and the
+// evaluator in the shipped deployment hold exactly IngestAccess and
+// EvaluatorAccess.
+func TestServicesGranted(t *testing.T) {
 	path := filepath.Join("..", "..", "deploy", "clickhouse", "users.d", "services.xml")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	type user struct {
+		Grants []string `xml:"grants>query"`
+	}
 	var f struct {
 		Users struct {
-			Evaluator struct {
-				Grants []string `xml:"grants>query"`
-			} `xml:"evaluator"`
+			Ingest    user `xml:"ingest"`
+			Evaluator user `xml:"evaluator"`
 		} `xml:"users"`
 	}
 	if err := xml.Unmarshal(b, &f); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
 	re := regexp.MustCompile(`^GRANT\s+(.+?)\s+ON\s+smartcity\.(\S+)$`)
-	granted := map[string][]string{}
-	for _, q := range f.Users.Evaluator.Grants {
-		m := re.FindStringSubmatch(strings.TrimSpace(q))
-		if m == nil {
-			t.Errorf("%s: grant %q is not GRANT <privileges> ON smartcity.<table>", path, q)
-			continue
+	for _, u := range []struct {
+		name   string
+		grants []string
+		access map[string][]string
+	}{{"ingest", f.Users.Ingest.Grants, storage.IngestAccess}, {"evaluator", f.Users.Evaluator.Grants, storage.EvaluatorAccess}} {
+		granted := map[string][]string{}
+		for _, q := range u.grants {
+			m := re.FindStringSubmatch(strings.TrimSpace(q))
+			if m == nil {
+				t.Errorf("%s: %s: grant %q is not GRANT <privileges> ON smartcity.<table>", path, u.name, q)
+				continue
+			}
+			for p := range strings.SplitSeq(m[1], ",") {
+				granted[m[2]] = append(granted[m[2]], strings.TrimSpace(p))
+			}
 		}
-		for p := range strings.SplitSeq(m[1], ",") {
-			granted[m[2]] = append(granted[m[2]], strings.TrimSpace(p))
+		for _, table := range slices.Sorted(maps.Keys(u.access)) {
+			want := slices.Sorted(slices.Values(u.access[table]))
+			if got := slices.Sorted(slices.Values(granted[table])); !slices.Equal(got, want) {
+				t.Errorf("%s: %s holds %v on smartcity.%s; it needs %v", path, u.name, got, table, want)
+			}
+			delete(granted, table)
+		}
+		for table, p := range granted {
+			t.Errorf("%s: %s holds %v on smartcity.%s, which it does not need", path, u.name, p, table)
 		}
 	}
-	for _, table := range slices.Sorted(maps.Keys(storage.EvaluatorAccess)) {
-		want := slices.Sorted(slices.Values(storage.EvaluatorAccess[table]))
-		if got := slices.Sorted(slices.Values(granted[table])); !slices.Equal(got, want) {
-			t.Errorf("%s: the evaluator holds %v on smartcity.%s; it needs %v", path, got, table, want)
+}
+
+// TestIngestMayMigrate: every statement of the migrations, applied to an
+// empty database and again, is one the ingest's user may run.
+func TestIngestMayMigrate(t *testing.T) {
+	db := storagetest.Audited(t, storage.NewConn(testenv.ClickHouse(t)), storage.IngestAccess)
+	for range 2 {
+		if err := storage.Migrate(context.Background(), db); err != nil {
+			t.Fatal(err)
 		}
-		delete(granted, table)
-	}
-	for table, p := range granted {
-		t.Errorf("%s: the evaluator holds %v on smartcity.%s, which it does not need", path, p, table)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/assoliment/assoliment/services/platform/chconn"
 	"github.com/assoliment/assoliment/services/platform/testenv"
 	"github.com/assoliment/assoliment/services/storage"
+	"github.com/assoliment/assoliment/services/storage/storagetest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -26,13 +27,19 @@ var (
 	indexLateness = 60 * 24 * time.Hour
 )
 
+// audited checks every statement of s against what the ingest's
+// ClickHouse user is granted.
+func audited(t *testing.T, s *store.Store) *store.Store {
+	return s.Audit(func(e storage.Engine) storage.Engine { return storagetest.Audited(t, e, storage.IngestAccess) })
+}
+
 func migrated(t *testing.T) (*chconn.Conn, *store.Store) {
 	t.Helper()
 	c := testenv.ClickHouse(t)
 	if err := storage.Migrate(context.Background(), storage.NewConn(c)); err != nil {
 		t.Fatal(err)
 	}
-	return c, store.New(c, indexLateness, quiet)
+	return c, audited(t, store.New(c, indexLateness, quiet))
 }
 
 func measurement(id string, at time.Time) store.Row {
@@ -196,7 +203,7 @@ func TestPrepareIndexConcurrently(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
 	for range 4 {
-		wg.Go(func() { errs <- store.New(c, indexLateness, quiet).PrepareIndex(ctx, indexNow) })
+		wg.Go(func() { errs <- audited(t, store.New(c, indexLateness, quiet)).PrepareIndex(ctx, indexNow) })
 	}
 	wg.Wait()
 	close(errs)

@@ -20,7 +20,7 @@ func TestConverge(t *testing.T) {
 	if err := storage.Migrate(ctx, storage.NewConn(c)); err != nil {
 		t.Fatal(err)
 	}
-	s := store.New(c, 400*24*time.Hour, quiet)
+	s := audited(t, store.New(c, 400*24*time.Hour, quiet))
 	ev := func(v float64) *contract.Event {
 		return &contract.Event{ID: "e1", Type: contract.TypeKPIMeasured, Time: time.Now().Add(-time.Hour),
 			Municipality: "vic", Publisher: "aigues", Data: &contract.KPIMeasured{Service: "s", KPI: "k", Value: v}}
@@ -72,7 +72,7 @@ func TestInsertKeepsNanoseconds(t *testing.T) {
 	if err := storage.Migrate(ctx, db); err != nil {
 		t.Fatal(err)
 	}
-	s := store.New(c, 400*24*time.Hour, quiet)
+	s := audited(t, store.New(c, 400*24*time.Hour, quiet))
 	at := time.Date(2026, 11, 20, 11, 59, 59, 999_999_999, time.UTC)
 	evs := []*contract.Event{
 		{ID: "m", Type: contract.TypeKPIMeasured, Time: at, Municipality: "vic", Publisher: "aigues", Data: &contract.KPIMeasured{Service: "s", KPI: "k", Value: 1}},
