@@ -2,7 +2,6 @@ package contract
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -13,9 +12,38 @@ const SubjectPrefix = "smartcity"
 const AssessmentPrefix = "assessment"
 
 var (
-	slugRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-	tokenRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	slugRE  = namePattern{expr: `^[a-z0-9][a-z0-9-]{0,62}$`}
+	tokenRE = namePattern{expr: `^[a-z0-9][a-z0-9_-]{0,62}$`, underscore: true}
 )
+
+// namePattern is the rule of names and ids: 1 to 63 characters, the first a lowercase
+// letter or digit, the others also '-' (and '_' with underscore). It is
+// checked byte by byte (as a regular expression it took a fifth of the
+// time of decoding an event) and shown as expr, the same rule as a
+// regular expression, in messages and in the JSON Schemas.
+type namePattern struct {
+	expr       string
+	underscore bool
+}
+
+// MatchString reports whether s follows the rule.
+func (p namePattern) MatchString(s string) bool {
+	if len(s) == 0 || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case i > 0 && (c == '-' || c == '_' && p.underscore):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// String is the rule as a regular expression.
+func (p namePattern) String() string { return p.expr }
 
 // ValidSlug reports whether s is a valid municipality or publisher id.
 func ValidSlug(s string) bool { return slugRE.MatchString(s) }

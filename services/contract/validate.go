@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"mime"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -312,7 +311,7 @@ func (f *fields) str(key string, required bool) string {
 
 func (f *fields) optString(key string) string { return f.str(key, false) }
 
-func (f *fields) token(key string, pattern *regexp.Regexp) string {
+func (f *fields) token(key string, pattern namePattern) string {
 	s := f.str(key, true)
 	if f.rej == nil && !pattern.MatchString(s) {
 		f.fail(ReasonInvalidField, "data field %q is %q; it must match %s", key, s, pattern)
@@ -417,9 +416,25 @@ func envString(env object, key string) (string, *Rejection) {
 	return s, nil
 }
 
+// str reads a JSON string. Most strings have no escape: their bytes
+// between the quotes, when printable ASCII, are the string (a fifth of the
+// time of decoding an event went to decoding them in full).
 func str(v jsontext.Value) (string, bool) {
 	if v.Kind() != '"' {
 		return "", false
+	}
+	if n := len(v); n >= 2 && v[n-1] == '"' {
+		inner := v[1 : n-1]
+		plain := true
+		for _, c := range inner {
+			if c < 0x20 || c > 0x7e || c == '\\' || c == '"' {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			return string(inner), true
+		}
 	}
 	var s string
 	if err := json.Unmarshal(v, &s); err != nil {
