@@ -23,7 +23,8 @@ type Cluster struct {
 }
 
 // NATSCluster starts n clustered JetStream servers (n >= 3 for a quorum
-// that survives one loss) and waits until they have elected a meta leader.
+// that survives one loss) and waits until they have elected a meta leader
+// that knows every peer.
 // Every node is shut down when the test ends.
 func NATSCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
@@ -53,9 +54,12 @@ func NATSCluster(t testing.TB, n int) *Cluster {
 			c.Stop(i)
 		}
 	})
-	Eventually(t, "a JetStream meta leader", 30*time.Second, func() bool {
+	// A leader alone is not enough to place a stream on every node: it
+	// must also have heard from every peer (their JetStream statistics),
+	// or a stream of n replicas finds "no suitable peers for placement".
+	Eventually(t, "a JetStream meta leader that knows every peer", 30*time.Second, func() bool {
 		for _, s := range c.Nodes {
-			if s.JetStreamIsLeader() {
+			if s.JetStreamIsLeader() && len(s.JetStreamClusterPeers()) == n {
 				return true
 			}
 		}
