@@ -19,6 +19,17 @@ type Catalogue struct {
 	SLAs     map[string]map[maturity.SLAKey]*maturity.SLA
 }
 
+// size counts the catalogued services and the SLAs in force.
+func (c *Catalogue) size() (services, slas int) {
+	for _, ss := range c.Services {
+		services += len(ss)
+	}
+	for _, ks := range c.SLAs {
+		slas += len(ks)
+	}
+	return services, slas
+}
+
 // Provider returns who may report for a catalogued service, and whether it
 // is catalogued.
 func (c *Catalogue) Provider(m, service string) (string, bool) {

@@ -137,10 +137,11 @@ func (e *counting) take() []int {
 }
 
 // TestWholeDaysKeptAcrossReaders: the whole days' counts one reader
-// computes are taken by a reader that starts after it, which counts none
-// again; a late measurement on a whole day, or a target redefined, makes
-// only the series concerned counted again; rows that do not hold (other
-// samples) are never taken; the spans of days gone are dropped.
+// computes are taken by a reader that starts after it, which counts again
+// only those of an intruder's series (never kept: anyone can add series);
+// a late measurement on a whole day, or a target redefined, makes only the
+// series concerned counted again; rows that do not hold (other samples)
+// are never taken; the spans of days gone are dropped.
 func TestWholeDaysKeptAcrossReaders(t *testing.T) {
 	ctx := context.Background()
 	db := database(t)
@@ -149,7 +150,8 @@ func TestWholeDaysKeptAcrossReaders(t *testing.T) {
 		register("vic", "b", contract.Council, time.Hour, old), defineSLA("vic", "b", "k", old)}
 	for d := range 50 {
 		at := T.Add(-time.Duration(d)*day - time.Hour)
-		evs = append(evs, measure("vic", "p", "a", "k", at, float64(d%4)), measure("vic", contract.Council, "b", "k", at, float64(d%3)))
+		evs = append(evs, measure("vic", "p", "a", "k", at, float64(d%4)), measure("vic", contract.Council, "b", "k", at, float64(d%3)),
+			measure("vic", "intrus", "a", "k", at, 9))
 	}
 	storagetest.Store(t, db, evs...)
 	first := &counting{Engine: db}
@@ -157,26 +159,34 @@ func TestWholeDaysKeptAcrossReaders(t *testing.T) {
 	if got := first.take(); !slices.Equal(got, []int{0}) {
 		t.Fatalf("first reader counted whole days %v, want once, every series", got)
 	}
+	// Only the series that count are kept: a and b, not the intruder's.
+	var kept []storage.Count
+	if err := db.Select(ctx, &kept, storage.Query{SQL: "SELECT uniqExact(series) AS n FROM " + storage.WholeDayCounts}); err != nil {
+		t.Fatal(err)
+	}
+	if len(kept) != 1 || kept[0].N != 2 {
+		t.Errorf("kept series %+v, want 2", kept)
+	}
 	next := &counting{Engine: db}
 	sameEvaluation(t, db, newReader(t, next), T, w, "")
-	if got := next.take(); len(got) != 0 {
-		t.Errorf("a reader started after the first counted whole days %v; it should take the kept counts", got)
+	if got := next.take(); !slices.Equal(got, []int{1}) {
+		t.Errorf("a reader started after the first counted whole days %v; it should take the kept counts, and count the intruder's series", got)
 	}
 	// A late measurement on a whole day of series a: a new reader counts
-	// that series alone again, and keeps the counts of b.
+	// that series again (and the intruder's), and keeps the counts of b.
 	storagetest.Store(t, db, measure("vic", "p", "a", "k", T.Add(-20*day), 3))
 	late := &counting{Engine: db}
 	sameEvaluation(t, db, newReader(t, late), T, w, "")
-	if got := late.take(); !slices.Equal(got, []int{1}) {
-		t.Errorf("after a late measurement: whole days counted %v, want one series", got)
+	if got := late.take(); !slices.Equal(got, []int{2}) {
+		t.Errorf("after a late measurement: whole days counted %v, want two series", got)
 	}
 	// The target of b redefined: b is counted again.
 	storagetest.Store(t, db, ev("vic", contract.Council, T.Add(-2*day), &contract.SLADefined{Service: "b", KPI: "k",
 		Direction: contract.LowerIsBetter, Target: 1, Objective: 0.5}))
 	redefined := &counting{Engine: db}
 	sameEvaluation(t, db, newReader(t, redefined), T, w, "")
-	if got := redefined.take(); !slices.Equal(got, []int{1}) {
-		t.Errorf("after a redefined target: whole days counted %v, want one series", got)
+	if got := redefined.take(); !slices.Equal(got, []int{2}) {
+		t.Errorf("after a redefined target: whole days counted %v, want two series", got)
 	}
 	// Rows that do not hold for the samples stored now are never taken,
 	// whatever they say; two rows that hold with different counts make
@@ -190,7 +200,7 @@ func TestWholeDaysKeptAcrossReaders(t *testing.T) {
 		}
 		tampered := &counting{Engine: db}
 		sameEvaluation(t, db, newReader(t, tampered), T, w, "")
-		if got, want := tampered.take(), map[string][]int{"samples": {0}}[samples]; !slices.Equal(got, want) {
+		if got, want := tampered.take(), map[string][]int{"samples": {0}, "samples + 1000000": {1}}[samples]; !slices.Equal(got, want) {
 			t.Errorf("with rows of %s: whole days counted %v, want %v", samples, got, want)
 		}
 	}

@@ -185,7 +185,12 @@ func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []
 			if row, ok := next.rows[rows[i].Series]; ok {
 				row.counts = rows[i]
 				next.rows[rows[i].Series] = row
-				written = append(written, storage.KeptCountsRow(span, keptCounts(row)))
+				// Only the series that count are kept in the table: any
+				// publisher can add series (an intruder, an invented
+				// municipality), and a start counts those again.
+				if c.h.counts(&rows[i]) {
+					written = append(written, storage.KeptCountsRow(span, keptCounts(row)))
+				}
 			}
 		}
 		if len(written) > 0 {

@@ -12,6 +12,8 @@ import (
 // every SLA's KPI series and every service's series, each for the
 // service's provider and for the council.
 func countedSeries(cat *Catalogue) (slas, services []storage.Series) {
+	nServices, nSLAs := cat.size()
+	slas, services = make([]storage.Series, 0, 2*nSLAs), make([]storage.Series, 0, 2*nServices)
 	for m, ss := range cat.Services {
 		for id, s := range ss {
 			for _, p := range publishers(s.Provider) {
@@ -40,7 +42,8 @@ func publishers(p string) []string {
 
 // targets are the SLA targets of every counted SLA series.
 func targets(cat *Catalogue) []storage.Target {
-	var out []storage.Target
+	_, nSLAs := cat.size()
+	out := make([]storage.Target, 0, 2*nSLAs)
 	for m, ks := range cat.SLAs {
 		for k, s := range ks {
 			provider, _ := cat.Provider(m, k.Service)
@@ -68,6 +71,16 @@ type Hashes struct {
 	slas        []storage.Series
 	seriesSlot  map[uint64]slot // by SLA series hash
 	serviceSlot map[uint64]slot // by service series hash (sla -1)
+}
+
+// counts reports whether the series of g counts at T: an SLA series, or
+// a series of a counted publisher of a catalogued service.
+func (h *Hashes) counts(g *storage.SeriesCounts) bool {
+	if _, ok := h.seriesSlot[g.Series]; ok {
+		return true
+	}
+	_, ok := h.serviceSlot[g.ServiceHash]
+	return ok
 }
 
 // slot is where a series adds: its service, and its SLA (-1: none).
