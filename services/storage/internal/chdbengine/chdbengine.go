@@ -352,12 +352,6 @@ func Literal(v any) (string, error) {
 		return strconv.FormatFloat(x, 'g', -1, 64), nil
 	case time.Time:
 		return "'" + x.UTC().Format(time.DateTime) + "'", nil
-	case []uint64:
-		parts := make([]string, len(x))
-		for i, n := range x {
-			parts[i] = strconv.FormatUint(n, 10)
-		}
-		return "[" + strings.Join(parts, ", ") + "]", nil
 	}
 	return "", fmt.Errorf("chdb: no literal for %T", v)
 }
