@@ -2,11 +2,14 @@ package contract
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"mime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -31,7 +34,64 @@ type Rules struct {
 	MaxLateness time.Duration
 }
 
-type object = map[string]jsontext.Value
+type object map[string]jsontext.Value
+
+// objectReader is a decoder and its input, reused: the decoder's buffers
+// and its set of names seen.
+type objectReader struct {
+	in  bytes.Buffer
+	dec jsontext.Decoder
+}
+
+var objectReaders = sync.Pool{New: func() any { return new(objectReader) }}
+
+// readObject reads one JSON object, with nothing after it, member by
+// member, as json.Unmarshal reads a map of raw values (duplicate names and
+// invalid UTF-8 are errors of the decoder), without reflection and without
+// copies: the values are slices of b. A third of the time of decoding an
+// event went to map assignments through reflect.
+func readObject(b []byte) (object, error) {
+	r := objectReaders.Get().(*objectReader)
+	defer objectReaders.Put(r)
+	r.in = *bytes.NewBuffer(b)
+	dec := &r.dec
+	dec.Reset(&r.in)
+	defer func() { // b is not kept
+		r.in = bytes.Buffer{}
+		dec.Reset(&r.in)
+	}()
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return nil, err
+	}
+	if tok.Kind() != '{' {
+		return nil, fmt.Errorf("cannot read a JSON %s as an object", KindName(tok.Kind()))
+	}
+	m := make(object, 12)
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return nil, err
+		}
+		key := name.String() // the token is valid only until the next read
+		value, err := dec.ReadValue()
+		if err != nil {
+			return nil, err
+		}
+		end := dec.InputOffset()
+		m[key] = jsontext.Value(b[end-int64(len(value)) : end : end])
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, err
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
+		if err == nil {
+			err = errors.New("unexpected data after the top-level object")
+		}
+		return nil, err
+	}
+	return m, nil
+}
 
 // Decode validates one structured-mode message (the whole event as one JSON
 // object) received on subject and returns the event, or the rejection with
@@ -43,15 +103,17 @@ func Decode(subject string, msg []byte, rules Rules) (*Event, *Rejection) {
 	if len(msg) > MaxMessageSize {
 		return nil, reject(ReasonTooLarge, "message is %d bytes; the limit is %d", len(msg), MaxMessageSize)
 	}
-	var root jsontext.Value
-	if err := json.Unmarshal(msg, &root); err != nil {
-		return nil, reject(ReasonMalformedJSON, "%v", cleanErr(err))
-	}
-	if root.Kind() != '{' {
+	// An object is read in one pass; anything else is read whole first,
+	// to tell malformed JSON from another kind of value.
+	if first := bytes.TrimLeft(msg, " \t\r\n"); len(first) == 0 || first[0] != '{' {
+		var root jsontext.Value
+		if err := json.Unmarshal(msg, &root); err != nil {
+			return nil, reject(ReasonMalformedJSON, "%v", cleanErr(err))
+		}
 		return nil, reject(ReasonNotCloudEvent, "message is a JSON %s, not an object", KindName(root.Kind()))
 	}
-	var env object
-	if err := json.Unmarshal(root, &env); err != nil {
+	env, err := readObject(msg)
+	if err != nil {
 		return nil, reject(ReasonMalformedJSON, "%v", cleanErr(err))
 	}
 	return validate(subject, env, false, rules)
@@ -153,8 +215,8 @@ func validate(subject string, env object, binary bool, rules Rules) (*Event, *Re
 	if env["data"].Kind() != '{' {
 		return nil, reject(ReasonInvalidField, "data must be a JSON object, not a %s", KindName(env["data"].Kind()))
 	}
-	var data object
-	if err := json.Unmarshal(env["data"], &data); err != nil {
+	data, err := readObject(env["data"])
+	if err != nil {
 		return nil, reject(ReasonMalformedJSON, "data: %v", cleanErr(err))
 	}
 	if ev.Data, rej = decodeData(ev.Type, data); rej != nil {
