@@ -286,6 +286,31 @@ func (c *ShortCounts) Add(o ShortCounts) {
 	c.ShortMeeting3 += o.ShortMeeting3
 }
 
+// Shift adds the counts of added to c and takes those of removed (their
+// Series, hashes and Last aside); false, and c unchanged, when a count
+// would go below zero (the three were not counted on the same samples).
+func (c *SeriesCounts) Shift(added, removed *SeriesCounts) bool {
+	fields := func(x *SeriesCounts) [12]*uint64 {
+		s := &x.ShortCounts
+		return [12]*uint64{&x.SamplesC, &x.MeetingC, &x.SamplesP, &x.MeetingP,
+			&s.ShortSamples0, &s.ShortSamples1, &s.ShortSamples2, &s.ShortSamples3,
+			&s.ShortMeeting0, &s.ShortMeeting1, &s.ShortMeeting2, &s.ShortMeeting3}
+	}
+	to, plus, minus := fields(c), fields(added), fields(removed)
+	var out [12]uint64
+	for i := range out {
+		total := *to[i] + *plus[i]
+		if *minus[i] > total {
+			return false
+		}
+		out[i] = total - *minus[i]
+	}
+	for i := range out {
+		*to[i] = out[i]
+	}
+	return true
+}
+
 // countNames name the columns of counts: samples and meeting in C, in P,
 // and the prefixes of those of the short windows, one column per window
 // (the prefix and the window's index, MaxShortWindows of them).

@@ -152,6 +152,12 @@ func (p dayPlan) whole() (where string, args []any, ok bool) {
 	return where, args, true
 }
 
+// WholeDay reports whether the day of t is one of the span's whole days.
+func (s Span) WholeDay(t time.Time) bool {
+	p, d := s.days(), floorDay(t)
+	return !d.Before(p.first) && d.Before(p.end) && !slices.ContainsFunc(p.edges, d.Equal)
+}
+
 // wholeIn is the whole days of the plan inside an interval: none, all, or
 // a range [a, b).
 func (p dayPlan) wholeIn(i interval) (a, b time.Time, none, all bool) {

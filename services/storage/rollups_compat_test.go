@@ -176,6 +176,7 @@ func compareWindowCounts(t *testing.T, ss []side, table string) {
 			if want := (windowTotals{}).add(whole); len(subset) != len(some) || !reflect.DeepEqual(want.only(some), (windowTotals{}).add(subset)) {
 				t.Errorf("W %s, %q: whole days of some series differ from those of all", c.w, m)
 			}
+			compareWholeDaysShift(t, ss, span, excluded, whole)
 			samples := sameRows[storage.SeriesSamples](t, "WholeDaySamples", ss, storage.WholeDaySamples(span, excluded))
 			if len(samples) < len(whole)/2 {
 				t.Errorf("W %s, %q: samples on whole days of %d series, counts of %d", c.w, m, len(samples), len(whole))
@@ -201,6 +202,72 @@ func compareWindowCounts(t *testing.T, ss []side, table string) {
 					t.Errorf("W %s, %q, %s: differs from measurements with FINAL\ngot:  %+v\nwant: %+v", c.w, m, name, got, exact)
 				}
 			}
+		}
+	}
+}
+
+// compareWholeDaysShift checks that the whole days' counts of earlier
+// spans (T on another day, before and after), shifted to span, are its
+// whole days' counts (whole), and their samples its samples.
+func compareWholeDaysShift(t *testing.T, ss []side, span storage.Span, excluded []uint64, whole []storage.SeriesCounts) {
+	t.Helper()
+	samplesOf := func(s storage.Span) map[uint64]uint64 {
+		out := map[uint64]uint64{}
+		for _, x := range sameRows[storage.SeriesSamples](t, "WholeDaySamples", ss, storage.WholeDaySamples(s, excluded)) {
+			out[x.Series] += x.Samples
+		}
+		return out
+	}
+	want, wantSamples := windowTotals{}.add(whole), samplesOf(span)
+	for _, move := range []time.Duration{-day - 5*time.Hour, -3*day + time.Hour, 2*day + 1} {
+		before := span
+		before.At = span.At.Add(move)
+		before.From, before.To = storage.Oldest(before.At, span.W, span.Windows), before.At
+		q, ok := storage.WholeDaysShift(before, span, excluded)
+		if !ok {
+			t.Fatalf("W %s: spans %s apart do not compare", span.W, move)
+		}
+		shifts := sameRows[storage.ShiftedCounts](t, "WholeDaysShift", ss, q)
+		got := windowTotals{}.add(sameRows[storage.SeriesCounts](t, "CountRollupParts", ss, storage.CountRollupParts(before, storage.WholeDays, excluded, nil)))
+		gotSamples := samplesOf(before)
+		latest := map[uint64]int64{}
+		for _, x := range shifts {
+			cur, ok := got[x.Series]
+			if !ok {
+				cur = storage.SeriesCounts{Series: x.Series, ServiceHash: x.ServiceHash, MunicipalityHash: x.MunicipalityHash}
+			}
+			var none storage.SeriesCounts
+			switch x.Part {
+			case storage.ShiftAdded:
+				cur.Shift(&x.SeriesCounts, &none)
+				gotSamples[x.Series] += x.Samples
+			case storage.ShiftRemoved:
+				if !cur.Shift(&none, &x.SeriesCounts) || gotSamples[x.Series] < x.Samples {
+					t.Errorf("W %s, moved %s: series %d loses more than it had", span.W, move, x.Series)
+				}
+				gotSamples[x.Series] -= x.Samples
+			case storage.ShiftLatest:
+				latest[x.Series] = max(latest[x.Series], x.Last)
+			}
+			got[x.Series] = cur
+		}
+		for series, c := range got {
+			if c.Last = latest[series]; c.Last == 0 {
+				delete(got, series)
+				continue
+			}
+			got[series] = c
+		}
+		for series, n := range gotSamples {
+			if n == 0 {
+				delete(gotSamples, series)
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("W %s, %q, shifted from T%+v: differs from the whole days' counts\ngot:  %+v\nwant: %+v", span.W, span.Municipality, move, got, want)
+		}
+		if !reflect.DeepEqual(gotSamples, wantSamples) {
+			t.Errorf("W %s, %q, shifted from T%+v: samples %v, want %v", span.W, span.Municipality, move, gotSamples, wantSamples)
 		}
 	}
 }

@@ -114,7 +114,9 @@ type counting struct {
 }
 
 func (e *counting) Select(ctx context.Context, dest any, q storage.Query) error {
-	if strings.Contains(q.SQL, "SELECT max(day), series") { // only the whole days' counts read the latest whole day
+	// Only the whole days' counts read the latest whole day (and the shift
+	// of kept counts to another day, which is not a count of every day).
+	if strings.Contains(q.SQL, "SELECT max(day), series") && !strings.Contains(q.SQL, "shifted_samples") {
 		named := 0
 		for _, x := range q.External {
 			if x.Name == "wanted_series" {
@@ -226,5 +228,70 @@ func TestWholeDaysKeptAcrossReaders(t *testing.T) {
 	sameEvaluation(t, db, newReader(t, db), T.Add(2*day), w, "")
 	if after := ends(); len(after) != 2 || slices.Contains(after, before[0]) {
 		t.Errorf("kept partitions %v after two days, from %v: want the last two", after, before)
+	}
+}
+
+// TestWholeDaysShiftedAcrossDays: when T moves to another day, a running
+// reader counts only the days the windows gained and lost and shifts the
+// counts it kept, for every series whose samples on the last span's days
+// did not change and whose target is the same; a late measurement, a
+// redefined target is counted again. The shifted counts are written, for a reader that
+// starts later that day.
+func TestWholeDaysShiftedAcrossDays(t *testing.T) {
+	db := database(t)
+	old := T.Add(-200 * day)
+	evs := []*contract.Event{register("vic", "a", "p", time.Hour, old), defineSLA("vic", "a", "k", old),
+		register("vic", "b", contract.Council, time.Hour, old), defineSLA("vic", "b", "k", old),
+		register("vic", "c", contract.Council, time.Hour, old), defineSLA("vic", "c", "k", old)}
+	for d := -3; d < 70; d++ {
+		at := T.Add(-time.Duration(d)*day - time.Hour)
+		evs = append(evs, measure("vic", "p", "a", "k", at, float64(d%4)), measure("vic", contract.Council, "b", "k", at, float64(d%3)),
+			measure("vic", "intrus", "a", "k", at, 9))
+		if d >= 40 { // c stopped reporting 40 days before T: its latest whole day becomes an edge day, then leaves the span
+			evs = append(evs, measure("vic", contract.Council, "c", "k", at.Add(-time.Duration(d)*time.Minute), float64(d%5)))
+		}
+	}
+	storagetest.Store(t, db, evs...)
+	counted := &counting{Engine: db}
+	roll := newReader(t, counted)
+	at := T.Add(-2 * day)
+	sameEvaluation(t, db, roll, at, w, "")
+	if got := counted.take(); !slices.Equal(got, []int{0}) {
+		t.Fatalf("first evaluation counted whole days %v, want once, every series", got)
+	}
+	for step, change := range []struct {
+		name  string
+		store []*contract.Event
+		want  []int // series counted again over every whole day
+	}{
+		{"nothing new", nil, nil},
+		{"a late measurement of a", []*contract.Event{measure("vic", "p", "a", "k", T.Add(-20*day-time.Minute), 3)}, []int{1}},
+		{"b's target redefined", []*contract.Event{ev("vic", contract.Council, T.Add(-3*day), &contract.SLADefined{Service: "b", KPI: "k",
+			Direction: contract.LowerIsBetter, Target: 1, Objective: 0.5})}, []int{1}},
+		{"nothing new, again", nil, nil},
+	} {
+		storagetest.Store(t, db, change.store...)
+		at = at.Add(day + time.Duration(step)*time.Hour)
+		sameEvaluation(t, db, roll, at, w, "")
+		got := counted.take()
+		if !slices.Equal(got, change.want) {
+			t.Errorf("%s, at %s: whole days counted %v, want %v", change.name, at, got, change.want)
+		}
+		// The shifted counts were written: a reader that starts now counts
+		// only the intruder's series, never kept.
+		started := &counting{Engine: db}
+		sameEvaluation(t, db, newReader(t, started), at, w, "")
+		if got := started.take(); !slices.Equal(got, []int{1}) {
+			t.Errorf("%s: a reader started at %s counted whole days %v, want the intruder's series only", change.name, at, got)
+		}
+	}
+	// Day after day, until c's last day has left the span: the readings
+	// stay equal, and nothing is counted again.
+	for range 45 {
+		at = at.Add(day)
+		sameEvaluation(t, db, roll, at, w, "")
+		if got := counted.take(); got != nil {
+			t.Errorf("at %s: whole days counted %v, want none", at, got)
+		}
 	}
 }

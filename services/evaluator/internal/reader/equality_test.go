@@ -270,8 +270,9 @@ func sameEvaluation(t *testing.T, db storage.Engine, roll *reader.Reader, at tim
 // TestRollupsEqualRaw compares both readings of random histories, with
 // the rollups covering everything and covering only the days from a
 // midnight inside the windows on (as after an upgrade), with one reader
-// of the rollups that keeps what it can between evaluations and sees late
-// events arrive, on whole days and on days a window edge cuts.
+// of the rollups that keeps what it can between evaluations (and shifts
+// it when T moves to another day) and sees late events arrive, on whole
+// days and on days a window edge cuts.
 func TestRollupsEqualRaw(t *testing.T) {
 	ctx := context.Background()
 	instants := []time.Time{T, T.Truncate(day), T.Add(17*time.Minute + 3*time.Second + 1)}
@@ -298,6 +299,10 @@ func TestRollupsEqualRaw(t *testing.T) {
 					}
 				}
 				sameEvaluation(t, db, roll, T, w, "m1")
+				// T moves to other days: the kept counts are shifted.
+				for _, at := range []time.Time{T.Add(day + 5*time.Hour), T.Add(2*day + 7*time.Hour + 1), T.Add(-2 * day)} {
+					sameEvaluation(t, db, roll, at, w, "")
+				}
 				// Late events on whole days and on edge days, between two
 				// evaluations at the same instant.
 				sameEvaluation(t, db, roll, T, w, "")

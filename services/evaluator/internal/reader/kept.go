@@ -1,9 +1,11 @@
 package reader
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/assoliment/assoliment/services/contract"
@@ -43,8 +45,10 @@ type judgement struct {
 // read again only when its samples on those days change. The rollup only
 // ever gains rows, so equal samples mean equal measurements.
 type wholeDays struct {
-	span storage.KeptSpan // which days, in which windows, without which series (stored twice)
-	rows map[uint64]wholeDaysRow
+	span     storage.KeptSpan // which days, in which windows, without which series (stored twice)
+	s        storage.Span
+	excluded []uint64 // sorted
+	rows     map[uint64]wholeDaysRow
 }
 
 // wholeDaysRow are the counts of one series, read when it had samples on
@@ -143,12 +147,26 @@ func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []
 	}
 	kept := r.whole
 	fresh := kept == nil || kept.span != span
+	derived := map[uint64]bool{} // rows shifted from the last span's, to write
 	if fresh {
 		stored, err := r.storedWholeDays(ctx, span, samples, c)
 		if err != nil {
 			return err
 		}
-		kept = &wholeDays{span: span, rows: stored}
+		next := &wholeDays{span: span, s: s, excluded: slices.Sorted(slices.Values(excluded)), rows: stored}
+		if kept != nil && len(stored) < len(samples) {
+			shifted, err := r.shiftedWholeDays(ctx, kept, next, samples, c)
+			if err != nil {
+				return err
+			}
+			for series, row := range shifted {
+				if _, ok := next.rows[series]; !ok {
+					next.rows[series] = row
+					derived[series] = true
+				}
+			}
+		}
+		kept = next
 	}
 	valid := func(series, samples uint64) (wholeDaysRow, bool) {
 		row, ok := kept.rows[series]
@@ -160,7 +178,7 @@ func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []
 			changed = append(changed, x.Series)
 		}
 	}
-	if len(changed) > 0 || len(kept.rows) != len(samples) {
+	if len(changed) > 0 || len(kept.rows) != len(samples) || len(derived) > 0 {
 		var rows []storage.SeriesCounts
 		if len(changed) > 0 {
 			rows = make([]storage.SeriesCounts, 0, len(changed))
@@ -172,7 +190,7 @@ func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []
 				return fmt.Errorf("read measurements of whole days: %w", err)
 			}
 		}
-		next := &wholeDays{span: span, rows: make(map[uint64]wholeDaysRow, len(samples))}
+		next := &wholeDays{span: span, s: s, excluded: kept.excluded, rows: make(map[uint64]wholeDaysRow, len(samples))}
 		for _, x := range samples {
 			row, ok := valid(x.Series, x.Samples)
 			if !ok {
@@ -180,7 +198,12 @@ func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []
 			}
 			next.rows[x.Series] = row
 		}
-		written := make([][]any, 0, len(rows))
+		written := make([][]any, 0, len(rows)+len(derived))
+		for series := range derived {
+			if row, ok := valid(series, next.rows[series].samples); ok && c.h.counts(&row.counts) {
+				written = append(written, storage.KeptCountsRow(span, keptCounts(row)))
+			}
+		}
 		for i := range rows {
 			if row, ok := next.rows[rows[i].Series]; ok {
 				row.counts = rows[i]
@@ -214,6 +237,67 @@ func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []
 	return nil
 }
 
+// shiftedWholeDays derives the counts of next's whole days from those
+// kept for the last span's, when T has moved to another day: only the days
+// that a window gained or lost are read (about one per window edge, not
+// the 58 whole days of a first count). A series' row holds when its
+// samples over the last span's days plus those gained minus those lost are
+// its samples now (no sample came on the last span's days since it was
+// counted) and its SLA target is the same; the other series are counted
+// again. The latest instant is read apart, on each series' latest whole
+// day.
+func (r *Reader) shiftedWholeDays(ctx context.Context, last, next *wholeDays, samples []storage.SeriesSamples, c *catalogueAt) (map[uint64]wholeDaysRow, error) {
+	if !slices.Equal(last.excluded, next.excluded) {
+		return nil, nil
+	}
+	q, ok := storage.WholeDaysShift(last.s, next.s, next.excluded)
+	if !ok {
+		return nil, nil
+	}
+	var shifts []storage.ShiftedCounts
+	if err := r.db.Select(ctx, &shifts, q); err != nil {
+		return nil, fmt.Errorf("read the days the windows gained and lost: %w", err)
+	}
+	added, removed := map[uint64]*storage.ShiftedCounts{}, map[uint64]*storage.ShiftedCounts{}
+	latest := make(map[uint64]int64, len(samples))
+	for i := range shifts {
+		switch x := &shifts[i]; x.Part {
+		case storage.ShiftAdded:
+			added[x.Series] = x
+		case storage.ShiftRemoved:
+			removed[x.Series] = x
+		case storage.ShiftLatest:
+			latest[x.Series] = max(latest[x.Series], x.Last)
+		}
+	}
+	var none storage.ShiftedCounts
+	out := make(map[uint64]wholeDaysRow, len(samples))
+	for _, x := range samples {
+		row, had := last.rows[x.Series]
+		judged := c.judged[x.Series]
+		if had && (row.judged != judged || row.counts.Last == 0) {
+			continue
+		}
+		plus, minus := cmp.Or(added[x.Series], &none), cmp.Or(removed[x.Series], &none)
+		if total := row.samples + plus.Samples; minus.Samples > total || total-minus.Samples != x.Samples {
+			continue
+		}
+		counts := row.counts
+		if !counts.Shift(&plus.SeriesCounts, &minus.SeriesCounts) {
+			continue
+		}
+		counts.Series = x.Series
+		if !had {
+			counts.ServiceHash, counts.MunicipalityHash = plus.ServiceHash, plus.MunicipalityHash
+		}
+		if counts.Last = latest[x.Series]; counts.Last == 0 {
+			continue
+		}
+		out[x.Series] = wholeDaysRow{samples: x.Samples, judged: judged, counts: counts}
+	}
+	return out, nil
+}
+
 // storedWholeDays reads the counts of span's whole days that evaluators
 // wrote, and keeps, per series, those that hold for its samples (read
 // before) and its SLA target now.
@@ -223,7 +307,7 @@ func (r *Reader) storedWholeDays(ctx context.Context, span storage.KeptSpan, sam
 		return nil, fmt.Errorf("read kept counts of whole days: %w", err)
 	}
 	if len(stored) == 0 {
-		return nil, nil
+		return map[uint64]wholeDaysRow{}, nil
 	}
 	now := make(map[uint64]uint64, len(samples))
 	for _, x := range samples {
