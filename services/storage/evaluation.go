@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -286,24 +287,23 @@ func (c *ShortCounts) Add(o ShortCounts) {
 	c.ShortMeeting3 += o.ShortMeeting3
 }
 
-// Shift adds the counts of added to c and takes those of removed (their
-// Series, hashes and Last aside); false, and c unchanged, when a count
-// would go below zero (the three were not counted on the same samples).
-func (c *SeriesCounts) Shift(added, removed *SeriesCounts) bool {
-	fields := func(x *SeriesCounts) [12]*uint64 {
-		s := &x.ShortCounts
-		return [12]*uint64{&x.SamplesC, &x.MeetingC, &x.SamplesP, &x.MeetingP,
-			&s.ShortSamples0, &s.ShortSamples1, &s.ShortSamples2, &s.ShortSamples3,
-			&s.ShortMeeting0, &s.ShortMeeting1, &s.ShortMeeting2, &s.ShortMeeting3}
-	}
-	to, plus, minus := fields(c), fields(added), fields(removed)
+// Shift applies to c the changes d of its whole days' counts (Series,
+// hashes and Last aside); false, and c unchanged, when a count would go
+// below zero (c and d were not counted on the same samples).
+func (c *SeriesCounts) Shift(d *ShiftedCounts) bool {
+	s := &c.ShortCounts
+	to := [12]*uint64{&c.SamplesC, &c.MeetingC, &c.SamplesP, &c.MeetingP,
+		&s.ShortSamples0, &s.ShortSamples1, &s.ShortSamples2, &s.ShortSamples3,
+		&s.ShortMeeting0, &s.ShortMeeting1, &s.ShortMeeting2, &s.ShortMeeting3}
+	by := [12]int64{d.SamplesC, d.MeetingC, d.SamplesP, d.MeetingP,
+		d.ShortSamples0, d.ShortSamples1, d.ShortSamples2, d.ShortSamples3,
+		d.ShortMeeting0, d.ShortMeeting1, d.ShortMeeting2, d.ShortMeeting3}
 	var out [12]uint64
 	for i := range out {
-		total := *to[i] + *plus[i]
-		if *minus[i] > total {
+		if by[i] < 0 && uint64(-by[i]) > *to[i] {
 			return false
 		}
-		out[i] = total - *minus[i]
+		out[i] = *to[i] + uint64(by[i])
 	}
 	for i := range out {
 		*to[i] = out[i]
@@ -317,6 +317,7 @@ func (c *SeriesCounts) Shift(added, removed *SeriesCounts) bool {
 type countNames struct {
 	c, p  [2]string
 	short [2]string
+	zero  string // what counts nothing; toUInt64(0) when empty
 }
 
 // seriesColumns are the columns of SeriesCounts.
@@ -331,10 +332,11 @@ func counts(iv []interval, names countNames, samples, meeting func(interval) (st
 	if len(iv)-2 > MaxShortWindows {
 		panic(fmt.Sprintf("storage: %d short windows; at most %d", len(iv)-2, MaxShortWindows))
 	}
+	zero := cmp.Or(names.zero, "toUInt64(0)")
 	var args []any
 	expr := func(f func(interval) (string, []any), i interval) string {
 		if i.empty() {
-			return "toUInt64(0)"
+			return zero
 		}
 		e, a := f(i)
 		args = append(args, a...)
@@ -346,7 +348,7 @@ func counts(iv []interval, names countNames, samples, meeting func(interval) (st
 	}
 	for k, f := range []func(interval) (string, []any){samples, meeting} {
 		for j := range MaxShortWindows {
-			e := "toUInt64(0)"
+			e := zero
 			if j+2 < len(iv) {
 				e = expr(f, iv[j+2])
 			}

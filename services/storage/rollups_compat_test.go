@@ -230,33 +230,29 @@ func compareWholeDaysShift(t *testing.T, ss []side, span storage.Span, excluded 
 		shifts := sameRows[storage.ShiftedCounts](t, "WholeDaysShift", ss, q)
 		got := windowTotals{}.add(sameRows[storage.SeriesCounts](t, "CountRollupParts", ss, storage.CountRollupParts(before, storage.WholeDays, excluded, nil)))
 		gotSamples := samplesOf(before)
-		latest := map[uint64]int64{}
 		for _, x := range shifts {
 			cur, ok := got[x.Series]
 			if !ok {
 				cur = storage.SeriesCounts{Series: x.Series, ServiceHash: x.ServiceHash, MunicipalityHash: x.MunicipalityHash}
 			}
-			var none storage.SeriesCounts
-			switch x.Part {
-			case storage.ShiftAdded:
-				cur.Shift(&x.SeriesCounts, &none)
-				gotSamples[x.Series] += x.Samples
-			case storage.ShiftRemoved:
-				if !cur.Shift(&none, &x.SeriesCounts) || gotSamples[x.Series] < x.Samples {
-					t.Errorf("W %s, moved %s: series %d loses more than it had", span.W, move, x.Series)
-				}
-				gotSamples[x.Series] -= x.Samples
-			case storage.ShiftLatest:
-				latest[x.Series] = max(latest[x.Series], x.Last)
+			if !cur.Shift(&x) || int64(gotSamples[x.Series])+x.Samples < 0 {
+				t.Errorf("W %s, moved %s: series %d loses more than it had", span.W, move, x.Series)
+			}
+			gotSamples[x.Series] = uint64(int64(gotSamples[x.Series]) + x.Samples)
+			// The latest instant, when the days gained hold a later one
+			// or it is still on a whole day; else taken from the count.
+			switch {
+			case x.Last > cur.Last:
+				cur.Last = x.Last
+			case cur.Last != 0 && !span.WholeDay(time.Unix(0, cur.Last)):
+				cur.Last = want[x.Series].Last
 			}
 			got[x.Series] = cur
 		}
-		for series, c := range got {
-			if c.Last = latest[series]; c.Last == 0 {
+		for series := range got {
+			if gotSamples[series] == 0 {
 				delete(got, series)
-				continue
 			}
-			got[series] = c
 		}
 		for series, n := range gotSamples {
 			if n == 0 {

@@ -5,7 +5,6 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -106,30 +105,37 @@ func DropKeptPartition(end uint32) Query {
 }
 
 // ShiftedCounts are, for one series, what the whole days of a later span
-// add to the counts of an earlier span's whole days (Part ShiftAdded), or
-// take from them (ShiftRemoved): in each window, the counts of the days
-// that enter it (or leave it); Samples, the samples of the days that
-// become whole (or stop being whole). A row of Part ShiftLatest has only
-// Last: the latest instant of the later span's whole days.
+// change in the counts of an earlier span's whole days: in each window,
+// the counts of the days that enter it less those of the days that leave
+// it; Samples, the samples of the days that become whole less those of
+// the days that stop being whole; Last, the latest instant of the days
+// that become whole.
 type ShiftedCounts struct {
-	Part uint8 `ch:"part"`
-	SeriesCounts
-	Samples uint64 `ch:"shifted_samples"`
+	Series           uint64 `ch:"series"`
+	ServiceHash      uint64 `ch:"service_hash"`
+	MunicipalityHash uint64 `ch:"municipality_hash"`
+	SamplesC         int64  `ch:"samples_c"`
+	MeetingC         int64  `ch:"meeting_c"`
+	SamplesP         int64  `ch:"samples_p"`
+	MeetingP         int64  `ch:"meeting_p"`
+	ShortSamples0    int64  `ch:"short_samples_0"`
+	ShortSamples1    int64  `ch:"short_samples_1"`
+	ShortSamples2    int64  `ch:"short_samples_2"`
+	ShortSamples3    int64  `ch:"short_samples_3"`
+	ShortMeeting0    int64  `ch:"short_meeting_0"`
+	ShortMeeting1    int64  `ch:"short_meeting_1"`
+	ShortMeeting2    int64  `ch:"short_meeting_2"`
+	ShortMeeting3    int64  `ch:"short_meeting_3"`
+	Last             int64  `ch:"last_ns"`
+	Samples          int64  `ch:"shifted_samples"`
 }
-
-// The parts of WholeDaysShift.
-const (
-	ShiftRemoved uint8 = iota
-	ShiftAdded
-	ShiftLatest
-)
 
 // WholeDaysShift selects, per series, what changes from the counts of the
 // whole days of span from to those of span to (ShiftedCounts): the days a
 // window gains or loses when T moves to another day, about one per window
 // edge, are read instead of every whole day again (a tenth of them at
-// midnight). Counts over from's whole days plus the added rows minus the
-// removed ones are the counts over to's whole days, provided no sample
+// midnight). Counts over from's whole days shifted (SeriesCounts.Shift)
+// are the counts over to's whole days, provided no sample
 // came on from's whole days in between (MeasurementDays only gains rows:
 // compare the samples) and the targets are the same. The series in
 // exclude are left out. ok is false when the spans cannot be compared
@@ -162,99 +168,82 @@ func WholeDaysShift(from, to Span, exclude []uint64) (q Query, ok bool) {
 		}
 		return out
 	}
+	moved := map[time.Time]bool{}
 	minus := func(x, y map[time.Time]bool) []time.Time {
 		var out []time.Time
 		for d := range x {
 			if !y[d] {
 				out = append(out, d)
+				moved[d] = true
 			}
 		}
 		slices.SortFunc(out, time.Time.Compare)
 		return out
 	}
-	moved := map[time.Time]bool{}
-	type sets struct {
-		windows [][]time.Time // per window
-		whole   []time.Time
+	// The days each window gains and loses, by the window's index in the
+	// intervals, and the whole days gained and lost.
+	var gained, lost [][]time.Time
+	for w := range iv1 {
+		gained = append(gained, minus(whole(p1, iv1, w), whole(p0, iv0, w)))
+		lost = append(lost, minus(whole(p0, iv0, w), whole(p1, iv1, w)))
 	}
-	diff := func(p, q dayPlan, ivp, ivq []interval) sets {
-		var s sets
-		for w := range ivp {
-			s.windows = append(s.windows, minus(whole(p, ivp, w), whole(q, ivq, w)))
-		}
-		s.whole = minus(whole(p, ivp, -1), whole(q, ivq, -1))
-		for _, ds := range append(slices.Clone(s.windows), s.whole) {
-			for _, d := range ds {
-				moved[d] = true
+	wholeGained, wholeLost := minus(whole(p1, iv1, -1), whole(p0, iv0, -1)), minus(whole(p0, iv0, -1), whole(p1, iv1, -1))
+	// col on the days gained less col on the days lost.
+	var args []any
+	sum := func(gained, lost []time.Time, col string) string {
+		on := func(ds []time.Time) string {
+			if len(ds) == 0 {
+				return "toInt64(0)"
 			}
+			for _, d := range ds {
+				args = append(args, date(d))
+			}
+			return "toInt64(if(day IN (" + repeatList(len(ds), "toDate(?)") + "), " + col + ", toUInt64(0)))"
 		}
-		return s
-	}
-	added, removed := diff(p1, p0, iv1, iv0), diff(p0, p1, iv0, iv1)
-	in := func(ds []time.Time, col, zero string) (string, []any) {
-		if len(ds) == 0 {
-			return zero, nil
+		if len(gained) == 0 && len(lost) == 0 {
+			return "toInt64(0)"
 		}
-		args := make([]any, 0, len(ds))
-		for _, d := range ds {
-			args = append(args, date(d))
-		}
-		return "if(day IN (" + repeatList(len(ds), "toDate(?)") + "), " + col + ", " + zero + ")", args
+		return "sum(" + on(gained) + " - " + on(lost) + ")"
 	}
 	window := map[interval]int{}
 	for w, i := range iv1 {
 		window[i] = w
 	}
-	filter, filterArgs, ext := rollupFilter(to, exclude, nil)
-	target := fmt.Sprintf("joinGet('%s', 'from_key', series) AS fk, joinGet('%s', 'lower', series) AS lw", to.Targets, to.Targets)
+	changes := seriesColumns
+	changes.zero = "toInt64(0)"
+	sel, _ := counts(iv1, changes,
+		func(i interval) (string, []any) { return sum(gained[window[i]], lost[window[i]], "n"), nil },
+		func(i interval) (string, []any) { return sum(gained[window[i]], lost[window[i]], "m"), nil })
+	last := "toInt64(0)"
+	if len(wholeGained) > 0 {
+		last = "max(if(day IN (" + repeatList(len(wholeGained), "toDate(?)") + "), dl, toInt64(0)))"
+		for _, d := range wholeGained {
+			args = append(args, date(d))
+		}
+	}
+	samples := sum(wholeGained, wholeLost, "n")
 	days := slices.SortedFunc(maps.Keys(moved), time.Time.Compare)
 	where := "0" // no day moved: no row
 	if len(days) > 0 {
 		where = "day IN (" + repeatList(len(days), "toDate(?)") + ")"
-	}
-	var branches []string
-	var args []any
-	for _, b := range []struct {
-		part uint8
-		sets
-	}{{ShiftAdded, added}, {ShiftRemoved, removed}} {
-		sum := func(ds []time.Time, col string) (string, []any) {
-			e, a := in(ds, col, "toUInt64(0)")
-			if len(ds) == 0 {
-				return e, nil
-			}
-			return "sum(" + e + ")", a
-		}
-		sel, selArgs := counts(iv1, seriesColumns,
-			func(i interval) (string, []any) { return sum(b.windows[window[i]], "n") },
-			func(i interval) (string, []any) { return sum(b.windows[window[i]], "m") })
-		samples, samplesArgs := sum(b.whole, "n")
-		branches = append(branches, fmt.Sprintf(`SELECT series, toUInt8(%d) AS part, any(sh) AS service_hash, any(mh) AS municipality_hash,
-				%s, toInt64(0) AS last_ns, %s AS shifted_samples
-			FROM (
-				SELECT day, series, sseries AS sh, mseries AS mh, samples AS n, %s,
-					arraySum((k, c) -> (k >= fk) * c, pointMap.vKey, pointMap.count) AS above,
-					if(lw = 1, toUInt64(n - above), above) AS m
-				FROM %s WHERE %s%s
-			)
-			GROUP BY series`, b.part, sel, samples, target, MeasurementDays, where, filter))
-		args = append(append(args, selArgs...), samplesArgs...)
 		for _, d := range days {
 			args = append(args, date(d))
 		}
-		args = append(args, filterArgs...)
 	}
-	// The latest instant: on each series' latest whole day, which may be
-	// one that stopped being whole (a short window's edge moved onto it).
-	if wh, whArgs, ok := p1.whole(); ok {
-		zero := func(interval) (string, []any) { return "toUInt64(0)", nil }
-		none, _ := counts(iv1, seriesColumns, zero, zero)
-		branches = append(branches, fmt.Sprintf(`SELECT series, toUInt8(%d) AS part, sseries AS service_hash, mseries AS municipality_hash,
-				%s, arrayReduce('max', pointMap.timeKey) AS last_ns, toUInt64(0) AS shifted_samples
-			FROM %s
-			WHERE (day, series) IN (SELECT max(day), series FROM %s WHERE %s%s GROUP BY series)%s`,
-			ShiftLatest, none, MeasurementDays, MeasurementDays, wh, filter, filter))
-		args = append(append(append(args, whArgs...), filterArgs...), filterArgs...)
-	}
-	return Query{SQL: strings.Join(branches, " UNION ALL "), Args: args, External: ext}, true
+	filter, filterArgs, ext := rollupFilter(to, exclude, nil)
+	target := fmt.Sprintf("joinGet('%s', 'from_key', series) AS fk, joinGet('%s', 'lower', series) AS lw", to.Targets, to.Targets)
+	return Query{
+		SQL: fmt.Sprintf(`SELECT series, any(sh) AS service_hash, any(mh) AS municipality_hash,
+				%s, %s AS last_ns, %s AS shifted_samples
+			FROM (
+				SELECT day, series, sseries AS sh, mseries AS mh, samples AS n, %s,
+					arraySum((k, c) -> (k >= fk) * c, pointMap.vKey, pointMap.count) AS above,
+					if(lw = 1, toUInt64(n - above), above) AS m,
+					arrayReduce('max', pointMap.timeKey) AS dl
+				FROM %s WHERE %s%s
+			)
+			GROUP BY series`, sel, last, samples, target, MeasurementDays, where, filter),
+		Args:     append(args, filterArgs...),
+		External: ext,
+	}, true
 }

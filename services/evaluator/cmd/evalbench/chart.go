@@ -25,7 +25,7 @@ func writeChart(path string, rs []result) error {
 	for _, r := range rs {
 		largest = max(largest, r.Municipalities)
 	}
-	var historyFirst, historyCold plotter.XYs
+	var historyFirst, historyCold, historyNewDay plotter.XYs
 	for _, r := range rs {
 		if r.Older == 0 {
 			if r.Reader == "raw" {
@@ -34,12 +34,14 @@ func writeChart(path string, rs []result) error {
 				bySize["rollups, periodic"] = append(bySize["rollups, periodic"], plotter.XY{X: float64(r.Municipalities), Y: r.NextSeconds})
 				bySize["rollups, first after a start"] = append(bySize["rollups, first after a start"], plotter.XY{X: float64(r.Municipalities), Y: r.FirstSeconds})
 				bySize["rollups, first with nothing kept"] = append(bySize["rollups, first with nothing kept"], plotter.XY{X: float64(r.Municipalities), Y: r.ColdSeconds})
+				bySize["rollups, first of a day (running)"] = append(bySize["rollups, first of a day (running)"], plotter.XY{X: float64(r.Municipalities), Y: r.NewDaySeconds})
 			}
 		}
 		if r.Municipalities == largest && r.Reader == "rollups" {
 			history = append(history, plotter.XY{X: float64(r.Older) / 1e6, Y: r.NextSeconds})
 			historyFirst = append(historyFirst, plotter.XY{X: float64(r.Older) / 1e6, Y: r.FirstSeconds})
 			historyCold = append(historyCold, plotter.XY{X: float64(r.Older) / 1e6, Y: r.ColdSeconds})
+			historyNewDay = append(historyNewDay, plotter.XY{X: float64(r.Older) / 1e6, Y: r.NewDaySeconds})
 			memory = append(memory, plotter.XY{X: float64(r.Older) / 1e6, Y: r.PeakRSSMiB})
 		}
 	}
@@ -59,7 +61,7 @@ func writeChart(path string, rs []result) error {
 	hist.X.Label.Text = "older measurements stored (millions)"
 	hist.Y.Label.Text = "seconds"
 	if err := plotutil.AddLinePoints(hist, "rollups, periodic", history, "rollups, first after a start", historyFirst,
-		"rollups, first with nothing kept", historyCold); err != nil {
+		"rollups, first with nothing kept", historyCold, "rollups, first of a day (running)", historyNewDay); err != nil {
 		return err
 	}
 	mem := plot.New()

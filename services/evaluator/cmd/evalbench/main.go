@@ -52,10 +52,15 @@ type result struct {
 	// running evaluator too) the first evaluation of each day.
 	ColdSeconds float64            `json:"first_evaluation_nothing_kept_seconds,omitempty"`
 	ColdPhases  map[string]float64 `json:"first_nothing_kept_phases_seconds,omitempty"`
-	NextSeconds float64            `json:"best_next_evaluation_seconds"`
-	PeakRSSMiB  float64            `json:"evaluator_peak_rss_mib"`
-	PeakHeapMiB float64            `json:"evaluator_peak_heap_mib"` // Go heap in use, sampled every 10 ms
-	Levels      [6]int             `json:"municipalities_per_level"`
+	// The first evaluation of a new day by a running evaluator (T one day
+	// on, after the periodic ones): it shifts the whole days' counts it
+	// keeps to the new day's windows.
+	NewDaySeconds float64            `json:"first_evaluation_of_a_day_seconds,omitempty"`
+	NewDayPhases  map[string]float64 `json:"first_of_a_day_phases_seconds,omitempty"`
+	NextSeconds   float64            `json:"best_next_evaluation_seconds"`
+	PeakRSSMiB    float64            `json:"evaluator_peak_rss_mib"`
+	PeakHeapMiB   float64            `json:"evaluator_peak_heap_mib"` // Go heap in use, sampled every 10 ms
+	Levels        [6]int             `json:"municipalities_per_level"`
 	// Phases of the best evaluation: its statements by what they read,
 	// and the rest (rules and Go) as "evaluator".
 	Phases map[string]float64 `json:"phases_seconds"`
@@ -272,13 +277,14 @@ func measure(ctx context.Context, addr, db string, at time.Time, n, days, runs i
 	}
 	// T cuts an hour and a day anywhere, as the evaluator's clock does.
 	t := at.Add(17*time.Minute + 23*time.Second + 456789)
-	run := func() (*result, error) {
+	run := func(extra ...string) (*result, error) {
 		exe, err := os.Executable()
 		if err != nil {
 			return nil, err
 		}
-		cmd := osexec.CommandContext(ctx, exe, "evaluate", "--clickhouse-addr", addr, "--database", db,
-			"--at", t.Format(time.RFC3339Nano), "--runs", strconv.Itoa(runs), "--reader", rd)
+		args := append([]string{"evaluate", "--clickhouse-addr", addr, "--database", db,
+			"--at", t.Format(time.RFC3339Nano), "--runs", strconv.Itoa(runs), "--reader", rd}, extra...)
+		cmd := osexec.CommandContext(ctx, exe, args...)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, os.Stderr
 		if err := cmd.Run(); err != nil {
@@ -305,7 +311,7 @@ func measure(ctx context.Context, addr, db string, at time.Time, n, days, runs i
 		if err != nil {
 			return nil, err
 		}
-		if r, err = run(); err != nil {
+		if r, err = run("--next-day"); err != nil {
 			return nil, err
 		}
 		r.ColdSeconds, r.ColdPhases = cold.FirstSeconds, cold.FirstPhases
@@ -329,6 +335,7 @@ func evaluateMain(args []string) error {
 	rd := fs.String("reader", "rollups", "rollups or raw")
 	cpu := fs.String("cpuprofile", "", "write a CPU profile of the evaluations to this file")
 	mem := fs.String("memprofile", "", "write a heap profile (allocations) after the evaluations to this file")
+	nextDay := fs.Bool("next-day", false, "after the runs, evaluate once more at T + 24 h (the first evaluation of a day)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -386,6 +393,14 @@ func evaluateMain(args []string) error {
 		for _, x := range res.Results {
 			r.Levels[x.Assessment.Level]++
 		}
+	}
+	if *nextDay {
+		start := time.Now()
+		if _, err := eng.Evaluate(ctx, at.Add(24*time.Hour), ""); err != nil {
+			return err
+		}
+		r.NewDaySeconds = time.Since(start).Seconds()
+		r.NewDayPhases = phaseSeconds(r.NewDaySeconds, timedDB.take())
 	}
 	stop()
 	r.PeakRSSMiB = proc.Memory(0, "VmHWM")

@@ -51,6 +51,7 @@ func phase(sql string) string {
 	for _, p := range []struct{ needle, name string }{
 		{"FROM " + storage.Catalog, "catalogue"},
 		{storage.WholeDayCounts, "kept whole days"},
+		{"shifted_samples", "whole days shifted to another day"},
 		{storage.MeasurementDays, "measurements (rollups)"},
 		{"FROM " + storage.Measurements, "measurements (event table)"},
 		{storage.RollupCoverage, "duplicates and coverage"},

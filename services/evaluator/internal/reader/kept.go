@@ -243,9 +243,8 @@ func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []
 // the 58 whole days of a first count). A series' row holds when its
 // samples over the last span's days plus those gained minus those lost are
 // its samples now (no sample came on the last span's days since it was
-// counted) and its SLA target is the same; the other series are counted
-// again. The latest instant is read apart, on each series' latest whole
-// day.
+// counted), its SLA target is the same and its latest instant is known;
+// the other series are counted again.
 func (r *Reader) shiftedWholeDays(ctx context.Context, last, next *wholeDays, samples []storage.SeriesSamples, c *catalogueAt) (map[uint64]wholeDaysRow, error) {
 	if !slices.Equal(last.excluded, next.excluded) {
 		return nil, nil
@@ -258,17 +257,9 @@ func (r *Reader) shiftedWholeDays(ctx context.Context, last, next *wholeDays, sa
 	if err := r.db.Select(ctx, &shifts, q); err != nil {
 		return nil, fmt.Errorf("read the days the windows gained and lost: %w", err)
 	}
-	added, removed := map[uint64]*storage.ShiftedCounts{}, map[uint64]*storage.ShiftedCounts{}
-	latest := make(map[uint64]int64, len(samples))
+	changes := make(map[uint64]*storage.ShiftedCounts, len(shifts))
 	for i := range shifts {
-		switch x := &shifts[i]; x.Part {
-		case storage.ShiftAdded:
-			added[x.Series] = x
-		case storage.ShiftRemoved:
-			removed[x.Series] = x
-		case storage.ShiftLatest:
-			latest[x.Series] = max(latest[x.Series], x.Last)
-		}
+		changes[shifts[i].Series] = &shifts[i]
 	}
 	var none storage.ShiftedCounts
 	out := make(map[uint64]wholeDaysRow, len(samples))
@@ -278,19 +269,25 @@ func (r *Reader) shiftedWholeDays(ctx context.Context, last, next *wholeDays, sa
 		if had && (row.judged != judged || row.counts.Last == 0) {
 			continue
 		}
-		plus, minus := cmp.Or(added[x.Series], &none), cmp.Or(removed[x.Series], &none)
-		if total := row.samples + plus.Samples; minus.Samples > total || total-minus.Samples != x.Samples {
+		change := cmp.Or(changes[x.Series], &none)
+		if int64(row.samples)+change.Samples != int64(x.Samples) {
 			continue
 		}
 		counts := row.counts
-		if !counts.Shift(&plus.SeriesCounts, &minus.SeriesCounts) {
+		if !counts.Shift(change) {
 			continue
 		}
 		counts.Series = x.Series
 		if !had {
-			counts.ServiceHash, counts.MunicipalityHash = plus.ServiceHash, plus.MunicipalityHash
+			counts.ServiceHash, counts.MunicipalityHash = change.ServiceHash, change.MunicipalityHash
 		}
-		if counts.Last = latest[x.Series]; counts.Last == 0 {
+		// The latest instant: on the days gained when there is one later
+		// than the last span's, else the last span's when its day is
+		// still whole; else which day holds it is not known.
+		switch last := row.counts.Last; {
+		case change.Last > last:
+			counts.Last = change.Last
+		case last == 0 || !next.s.WholeDay(time.Unix(0, last)):
 			continue
 		}
 		out[x.Series] = wholeDaysRow{samples: x.Samples, judged: judged, counts: counts}
