@@ -71,7 +71,7 @@ func DecodeMessage(subject string, header map[string][]string, body []byte, rule
 	}
 	slices.Sort(attrs)
 	slices.Sort(contentTypes)
-	env := make(object, len(attrs)+1)
+	env := make(object, 0, len(attrs)+2)
 	from := make(map[string]string, len(attrs)) // attribute -> header name
 	for _, name := range attrs {
 		attr := strings.ToLower(name[len(AttributeHeaderPrefix):])
@@ -90,7 +90,7 @@ func DecodeMessage(subject string, header map[string][]string, body []byte, rule
 			return nil, reject(ReasonMalformedJSON, "header %s: %v", name, err)
 		}
 		from[attr] = name
-		env[attr] = jsonString(v)
+		env = append(env, objectMember{attr, jsonString(v)}) // once each: from says
 	}
 	if len(contentTypes) > 1 || (len(contentTypes) == 1 && len(header[contentTypes[0]]) != 1) {
 		return nil, reject(ReasonMalformedJSON, "header Content-Type is given more than once")
@@ -102,8 +102,8 @@ func DecodeMessage(subject string, header map[string][]string, body []byte, rule
 		}
 		// With both headers, both must name JSON: the one checked is
 		// Content-Type unless ce-datacontenttype is already wrong.
-		if ce, ok := env["datacontenttype"]; !ok || validDataContentType(ce) {
-			env["datacontenttype"] = jsonString(v)
+		if ce, ok := env.get("datacontenttype"); !ok || validDataContentType(ce) {
+			env = env.set("datacontenttype", jsonString(v))
 		}
 	}
 	if len(body) > 0 {
@@ -111,7 +111,7 @@ func DecodeMessage(subject string, header map[string][]string, body []byte, rule
 		if err := json.Unmarshal(body, &data); err != nil {
 			return nil, reject(ReasonMalformedJSON, "message body (the data, in binary mode): %v", cleanErr(err))
 		}
-		env["data"] = data
+		env = env.set("data", data)
 	}
 	return validate(subject, env, true, rules)
 }

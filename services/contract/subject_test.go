@@ -99,8 +99,8 @@ func TestReadObjectAsUnmarshal(t *testing.T) {
 			t.Fatalf("%q: %d members; json.Unmarshal %d", in, len(got), len(want))
 		}
 		for name, value := range want {
-			if !bytes.Equal(got[name], value) {
-				t.Fatalf("%q: member %q is %s; json.Unmarshal %s", in, name, got[name], value)
+			if v, _ := got.get(name); !bytes.Equal(v, value) {
+				t.Fatalf("%q: member %q is %s; json.Unmarshal %s", in, name, v, value)
 			}
 		}
 	}

@@ -34,7 +34,36 @@ type Rules struct {
 	MaxLateness time.Duration
 }
 
-type object map[string]jsontext.Value
+// object is a JSON object's members, in order, as raw values; names are
+// unique (the decoder refuses duplicates; binary mode checks its headers).
+// An event has about a dozen: a scan costs less than a map's allocations.
+type object []objectMember
+
+type objectMember struct {
+	name  string
+	value jsontext.Value
+}
+
+// get returns the value of member name; false when there is none.
+func (o object) get(name string) (jsontext.Value, bool) {
+	for i := range o {
+		if o[i].name == name {
+			return o[i].value, true
+		}
+	}
+	return nil, false
+}
+
+// set gives member name the value v, replacing the one it had.
+func (o object) set(name string, v jsontext.Value) object {
+	for i := range o {
+		if o[i].name == name {
+			o[i].value = v
+			return o
+		}
+	}
+	return append(o, objectMember{name, v})
+}
 
 // objectReader is a decoder and its input, reused: the decoder's buffers
 // and its set of names seen.
@@ -67,7 +96,7 @@ func readObject(b []byte) (object, error) {
 	if tok.Kind() != '{' {
 		return nil, fmt.Errorf("cannot read a JSON %s as an object", KindName(tok.Kind()))
 	}
-	m := make(object, 12)
+	m := make(object, 0, 12)
 	for dec.PeekKind() != '}' {
 		name, err := dec.ReadToken()
 		if err != nil {
@@ -79,7 +108,7 @@ func readObject(b []byte) (object, error) {
 			return nil, err
 		}
 		end := dec.InputOffset()
-		m[key] = jsontext.Value(b[end-int64(len(value)) : end : end])
+		m = append(m, objectMember{key, jsontext.Value(b[end-int64(len(value)) : end : end])})
 	}
 	if _, err := dec.ReadToken(); err != nil {
 		return nil, err
@@ -212,15 +241,16 @@ func validate(subject string, env object, binary bool, rules Rules) (*Event, *Re
 	if _, ok := present(env, "data_base64"); ok {
 		return nil, reject(ReasonInvalidField, "\"data\" and \"data_base64\" are both present; send the data only, as a JSON object in \"data\"")
 	}
-	if env["data"].Kind() != '{' {
-		return nil, reject(ReasonInvalidField, "data must be a JSON object, not a %s", KindName(env["data"].Kind()))
+	body, _ := env.get("data")
+	if body.Kind() != '{' {
+		return nil, reject(ReasonInvalidField, "data must be a JSON object, not a %s", KindName(body.Kind()))
 	}
-	data, err := readObject(env["data"])
+	data, err := readObject(body)
 	if err != nil {
 		return nil, reject(ReasonMalformedJSON, "data: %v", cleanErr(err))
 	}
 	if ev.Data, rej = decodeData(ev.Type, data); rej != nil {
-		if _, ok := data["specversion"]; ok && binary {
+		if _, ok := data.get("specversion"); ok && binary {
 			rej.Message += "; the body looks like a whole structured-mode event: send it with the header " +
 				"Content-Type: application/cloudevents+json, or send only the data as the body"
 		}
@@ -245,7 +275,7 @@ func validate(subject string, env object, binary bool, rules Rules) (*Event, *Re
 // present returns an attribute's value, or false when it is absent or JSON
 // null: CloudEvents' JSON format gives null the meaning of unset.
 func present(env object, key string) (jsontext.Value, bool) {
-	v, ok := env[key]
+	v, ok := env.get(key)
 	return v, ok && v.Kind() != 'n'
 }
 
@@ -349,7 +379,7 @@ func (f *fields) get(key string, required bool) (jsontext.Value, bool) {
 	if f.rej != nil {
 		return nil, false
 	}
-	v, ok := f.d[key]
+	v, ok := f.d.get(key)
 	if !ok || v.Kind() == 'n' {
 		if required {
 			f.fail(ReasonMissingField, "data field %q is missing", key)
@@ -452,7 +482,7 @@ func (f *fields) optInt(key string, def, lo, hi int64) int64 {
 	if f.rej != nil {
 		return 0
 	}
-	if v, ok := f.d[key]; !ok || v.Kind() == 'n' {
+	if v, ok := f.d.get(key); !ok || v.Kind() == 'n' {
 		return def
 	}
 	return f.integer(key, lo, hi)
@@ -467,7 +497,7 @@ func nonFiniteWord(s string) bool {
 }
 
 func envString(env object, key string) (string, *Rejection) {
-	v := env[key]
+	v, _ := env.get(key)
 	s, ok := str(v)
 	if !ok {
 		return "", reject(ReasonInvalidField, "attribute %q must be a string, got %s", key, short(v))
