@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -54,6 +55,47 @@ func (e *Conn) Insert(ctx context.Context, table string, columns []string, rows 
 		}
 	}
 	return b.Send()
+}
+
+// InsertColumns writes one batch column by column (see Engine).
+func (e *Conn) InsertColumns(ctx context.Context, table string, columns []string, values []any) error {
+	if RowCount(values) == 0 {
+		return nil
+	}
+	b, err := e.c.PrepareBatch(e.c.InsertContext(ctx), fmt.Sprintf("INSERT INTO %s (%s)", table, strings.Join(columns, ", ")))
+	if err != nil {
+		return err
+	}
+	for i, v := range values {
+		if err := b.Column(i).Append(v); err != nil {
+			_ = b.Abort()
+			return fmt.Errorf("column %s: %w", columns[i], err)
+		}
+	}
+	return b.Send()
+}
+
+// RowCount is the number of rows of columns given as slices (InsertColumns).
+func RowCount(values []any) int {
+	if len(values) == 0 {
+		return 0
+	}
+	return reflect.ValueOf(values[0]).Len()
+}
+
+// Rows turns columns given as slices (InsertColumns) into rows.
+func Rows(values []any) [][]any {
+	rows := make([][]any, RowCount(values))
+	for i := range rows {
+		rows[i] = make([]any, len(values))
+	}
+	for j, column := range values {
+		v := reflect.ValueOf(column)
+		for i := range rows {
+			rows[i][j] = v.Index(i).Interface()
+		}
+	}
+	return rows
 }
 
 func withExternal(ctx context.Context, tables []*External) (context.Context, error) {

@@ -45,4 +45,9 @@ type Engine interface {
 	// Insert writes rows into table and returns once they are committed;
 	// each row holds the values of columns, in order.
 	Insert(ctx context.Context, table string, columns []string, rows [][]any) error
+	// InsertColumns is Insert given column by column: values[i] is a
+	// slice ([]string, []uint64, []time.Time, …) of the values of
+	// columns[i], all of one length. Large batches take it: a row of
+	// boxed values costs an allocation per value.
+	InsertColumns(ctx context.Context, table string, columns []string, values []any) error
 }

@@ -66,38 +66,183 @@ func TimeParts(t time.Time) (time.Time, uint16, uint32) {
 	return t.Truncate(time.Second), uint16(ns / 1e6), uint32(ns)
 }
 
-// EventRow returns the table of an accepted event and its row, the values
-// of ColumnsOf(table) in order. seq is its main-stream sequence and
-// ingestedAt when it was accepted.
-func EventRow(e *contract.Event, seq uint64, ingestedAt time.Time) (string, []any, error) {
-	t, ms, ns := TimeParts(e.Time)
-	ingested, version := ingestedAt.UTC(), Version(seq)
+// EventColumns gathers accepted events into the columns of their tables
+// (ColumnsOf), one typed slice per column, for one InsertColumns per
+// table: the ingest's inserts of thousands of events box no value.
+type EventColumns struct {
+	measurements measurementColumns
+	catalog      catalogColumns
+	incidents    incidentColumns
+}
+
+// The columns every event table starts and ends with.
+type (
+	envelopeColumns struct{ municipality, publisher, id []string }
+	timeColumns     struct {
+		time []time.Time
+		ms   []uint16
+		ns   []uint32
+	}
+	streamColumns struct {
+		source       []string
+		seq, version []uint64
+		ingested     []time.Time
+	}
+)
+
+func (c *envelopeColumns) add(e *contract.Event) {
+	c.municipality = append(c.municipality, e.Municipality)
+	c.publisher = append(c.publisher, e.Publisher)
+	c.id = append(c.id, e.ID)
+}
+
+func (c *timeColumns) add(at time.Time) {
+	t, ms, ns := TimeParts(at)
+	c.time, c.ms, c.ns = append(c.time, t), append(c.ms, ms), append(c.ns, ns)
+}
+
+func (c *streamColumns) add(e *contract.Event, seq uint64, ingestedAt time.Time) {
+	c.source = append(c.source, e.Source)
+	c.seq = append(c.seq, seq)
+	c.ingested = append(c.ingested, ingestedAt.UTC())
+	c.version = append(c.version, Version(seq))
+}
+
+type measurementColumns struct {
+	envelopeColumns
+	service, kpi []string
+	value        []float64
+	timeColumns
+	streamColumns
+}
+
+func (c *measurementColumns) values() []any {
+	return []any{c.municipality, c.publisher, c.id, c.service, c.kpi, c.value, c.time, c.ms, c.ns,
+		c.source, c.seq, c.ingested, c.version}
+}
+
+type catalogColumns struct {
+	envelopeColumns
+	typ, service, kpi []string
+	timeColumns
+	name, area, delivery, provider []string
+	interval                       []uint32
+	open                           []uint8
+	unit, direction                []string
+	target, objective              []float64
+	streamColumns
+}
+
+func (c *catalogColumns) values() []any {
+	return []any{c.municipality, c.publisher, c.id, c.typ, c.service, c.kpi, c.time, c.ms, c.ns,
+		c.name, c.area, c.delivery, c.provider, c.interval, c.open, c.unit, c.direction, c.target, c.objective,
+		c.source, c.seq, c.ingested, c.version}
+}
+
+// add appends a catalogue event's row; the fields its type has not are
+// empty.
+func (c *catalogColumns) add(e *contract.Event, service, kpi string, x catalogFields) {
+	c.envelopeColumns.add(e)
+	c.typ, c.service, c.kpi = append(c.typ, e.Type), append(c.service, service), append(c.kpi, kpi)
+	c.timeColumns.add(e.Time)
+	c.name, c.area = append(c.name, x.name), append(c.area, x.area)
+	c.delivery, c.provider = append(c.delivery, x.delivery), append(c.provider, x.provider)
+	c.interval, c.open = append(c.interval, x.interval), append(c.open, x.open)
+	c.unit, c.direction = append(c.unit, x.unit), append(c.direction, x.direction)
+	c.target, c.objective = append(c.target, x.target), append(c.objective, x.objective)
+}
+
+type catalogFields struct {
+	name, area, delivery, provider string
+	interval                       uint32
+	open                           uint8
+	unit, direction                string
+	target, objective              float64
+}
+
+type incidentColumns struct {
+	envelopeColumns
+	typ, service, incident, priority []string
+	target                           []uint32
+	timeColumns
+	streamColumns
+}
+
+func (c *incidentColumns) values() []any {
+	return []any{c.municipality, c.publisher, c.id, c.typ, c.service, c.incident, c.priority, c.target,
+		c.time, c.ms, c.ns, c.source, c.seq, c.ingested, c.version}
+}
+
+func (c *incidentColumns) add(e *contract.Event, service, incident, priority string, target uint32) {
+	c.envelopeColumns.add(e)
+	c.typ, c.service = append(c.typ, e.Type), append(c.service, service)
+	c.incident, c.priority, c.target = append(c.incident, incident), append(c.priority, priority), append(c.target, target)
+	c.timeColumns.add(e.Time)
+}
+
+// Add appends an accepted event to its table's columns. seq is its
+// main-stream sequence and ingestedAt when it was accepted.
+func (b *EventColumns) Add(e *contract.Event, seq uint64, ingestedAt time.Time) error {
 	switch d := e.Data.(type) {
 	case *contract.KPIMeasured:
-		return Measurements, []any{e.Municipality, e.Publisher, e.ID, d.Service, d.KPI, d.Value, t, ms, ns,
-			e.Source, seq, ingested, version}, nil
+		c := &b.measurements
+		c.envelopeColumns.add(e)
+		c.service, c.kpi, c.value = append(c.service, d.Service), append(c.kpi, d.KPI), append(c.value, d.Value)
+		c.timeColumns.add(e.Time)
+		c.streamColumns.add(e, seq, ingestedAt)
 	case *contract.ServiceRegistered:
-		open := uint8(0)
+		var open uint8
 		if d.OpenData {
 			open = 1
 		}
-		return Catalog, []any{e.Municipality, e.Publisher, e.ID, e.Type, d.Service, "", t, ms, ns,
-			d.Name, d.Area, d.Delivery, d.Provider, uint32(d.ReportingIntervalSeconds), open, "", "", 0.0, 0.0,
-			e.Source, seq, ingested, version}, nil
+		b.catalog.add(e, d.Service, "", catalogFields{name: d.Name, area: d.Area, delivery: d.Delivery, provider: d.Provider,
+			interval: uint32(d.ReportingIntervalSeconds), open: open})
+		b.catalog.streamColumns.add(e, seq, ingestedAt)
 	case *contract.ServiceRetired:
-		return Catalog, []any{e.Municipality, e.Publisher, e.ID, e.Type, d.Service, "", t, ms, ns,
-			"", "", "", "", uint32(0), uint8(0), "", "", 0.0, 0.0,
-			e.Source, seq, ingested, version}, nil
+		b.catalog.add(e, d.Service, "", catalogFields{})
+		b.catalog.streamColumns.add(e, seq, ingestedAt)
 	case *contract.SLADefined:
-		return Catalog, []any{e.Municipality, e.Publisher, e.ID, e.Type, d.Service, d.KPI, t, ms, ns,
-			d.Name, "", "", "", uint32(0), uint8(0), d.Unit, d.Direction, d.Target, d.Objective,
-			e.Source, seq, ingested, version}, nil
+		b.catalog.add(e, d.Service, d.KPI, catalogFields{name: d.Name, unit: d.Unit, direction: d.Direction,
+			target: d.Target, objective: d.Objective})
+		b.catalog.streamColumns.add(e, seq, ingestedAt)
 	case *contract.IncidentOpened:
-		return Incidents, []any{e.Municipality, e.Publisher, e.ID, e.Type, d.Service, d.Incident, d.Priority,
-			uint32(d.ResolutionTargetSeconds), t, ms, ns, e.Source, seq, ingested, version}, nil
+		b.incidents.add(e, d.Service, d.Incident, d.Priority, uint32(d.ResolutionTargetSeconds))
+		b.incidents.streamColumns.add(e, seq, ingestedAt)
 	case *contract.IncidentResolved:
-		return Incidents, []any{e.Municipality, e.Publisher, e.ID, e.Type, d.Service, d.Incident, "",
-			uint32(0), t, ms, ns, e.Source, seq, ingested, version}, nil
+		b.incidents.add(e, d.Service, d.Incident, "", 0)
+		b.incidents.streamColumns.add(e, seq, ingestedAt)
+	default:
+		return fmt.Errorf("event %s of type %s is not stored", e.ID, e.Type)
+	}
+	return nil
+}
+
+// Values returns the columns of table (ColumnsOf), as InsertColumns takes
+// them.
+func (b *EventColumns) Values(table string) []any {
+	switch table {
+	case Measurements:
+		return b.measurements.values()
+	case Catalog:
+		return b.catalog.values()
+	case Incidents:
+		return b.incidents.values()
+	}
+	return nil
+}
+
+// EventRow returns the table of an accepted event and its row, the values
+// of ColumnsOf(table) in order, as EventColumns has them. seq is its
+// main-stream sequence and ingestedAt when it was accepted.
+func EventRow(e *contract.Event, seq uint64, ingestedAt time.Time) (string, []any, error) {
+	var b EventColumns
+	if err := b.Add(e, seq, ingestedAt); err != nil {
+		return "", nil, err
+	}
+	for _, table := range EventTables {
+		if values := b.Values(table); RowCount(values) == 1 {
+			return table, Rows(values)[0], nil
+		}
 	}
 	return "", nil, fmt.Errorf("event %s of type %s is not stored", e.ID, e.Type)
 }

@@ -51,13 +51,29 @@ var KeptCountsColumns = []string{"end_day", "span", "series", "samples", "lower"
 	"short_samples_0", "short_samples_1", "short_samples_2", "short_samples_3",
 	"short_meeting_0", "short_meeting_1", "short_meeting_2", "short_meeting_3"}
 
-// KeptCountsRow is the row of WholeDayCounts of k in span.
-func KeptCountsRow(span KeptSpan, k KeptCounts) []any {
-	x := k.ShortCounts
-	return []any{span.End, span.ID, k.Series, k.Samples, k.Lower, k.Target, k.ServiceHash, k.MunicipalityHash,
-		k.SamplesC, k.MeetingC, k.SamplesP, k.MeetingP, k.Last,
-		x.ShortSamples0, x.ShortSamples1, x.ShortSamples2, x.ShortSamples3,
-		x.ShortMeeting0, x.ShortMeeting1, x.ShortMeeting2, x.ShortMeeting3}
+// KeptCountsValues are the columns of WholeDayCounts (KeptCountsColumns)
+// holding ks in span, as InsertColumns takes them.
+func KeptCountsValues(span KeptSpan, ks []KeptCounts) []any {
+	n := len(ks)
+	ends, spans := make([]uint32, n), make([]uint64, n)
+	lower := make([]uint8, n)
+	target := make([]float64, n)
+	last := make([]int64, n)
+	var u [16][]uint64 // the UInt64 columns after span, but lower and target
+	for i := range u {
+		u[i] = make([]uint64, n)
+	}
+	for i := range ks {
+		k, x := &ks[i], &ks[i].ShortCounts
+		ends[i], spans[i], lower[i], target[i], last[i] = span.End, span.ID, k.Lower, k.Target, k.Last
+		for j, v := range [16]uint64{k.Series, k.Samples, k.ServiceHash, k.MunicipalityHash, k.SamplesC, k.MeetingC, k.SamplesP, k.MeetingP,
+			x.ShortSamples0, x.ShortSamples1, x.ShortSamples2, x.ShortSamples3,
+			x.ShortMeeting0, x.ShortMeeting1, x.ShortMeeting2, x.ShortMeeting3} {
+			u[j][i] = v
+		}
+	}
+	return []any{ends, spans, u[0], u[1], lower, target, u[2], u[3], u[4], u[5], u[6], u[7], last,
+		u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]}
 }
 
 // KeptWholeDays selects the rows of span (KeptCounts). A series may have

@@ -54,9 +54,13 @@ func compareKeptWholeDays(t *testing.T, ss []side) {
 	bare := k
 	bare.Series, bare.ShortCounts = 43, storage.ShortCounts{}
 	for _, s := range ss {
-		rows := [][]any{storage.KeptCountsRow(old, k), storage.KeptCountsRow(now, k), storage.KeptCountsRow(now, bare)}
-		if err := s.e.Insert(ctx, storage.WholeDayCounts, storage.KeptCountsColumns, rows); err != nil {
-			t.Fatalf("%s: %v", s.name, err)
+		for _, c := range []struct {
+			span storage.KeptSpan
+			ks   []storage.KeptCounts
+		}{{old, []storage.KeptCounts{k}}, {now, []storage.KeptCounts{k, bare}}} {
+			if err := s.e.InsertColumns(ctx, storage.WholeDayCounts, storage.KeptCountsColumns, storage.KeptCountsValues(c.span, c.ks)); err != nil {
+				t.Fatalf("%s: %v", s.name, err)
+			}
 		}
 	}
 	if got := same[storage.KeptCounts](t, "KeptWholeDays", ss, storage.KeptWholeDays(now), false); !reflect.DeepEqual(got, []storage.KeptCounts{k, bare}) {

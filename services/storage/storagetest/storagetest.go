@@ -29,17 +29,16 @@ func Store(tb testing.TB, e storage.Engine, evs ...*contract.Event) {
 // rows.
 func StoreFrom(tb testing.TB, e storage.Engine, first uint64, evs ...*contract.Event) {
 	tb.Helper()
-	rows := map[string][][]any{}
+	var columns storage.EventColumns
 	for i, ev := range evs {
-		table, values, err := storage.EventRow(ev, first+uint64(i), time.Unix(0, 0))
-		if err != nil {
+		if err := columns.Add(ev, first+uint64(i), time.Unix(0, 0)); err != nil {
 			tb.Fatal(err)
 		}
-		rows[table] = append(rows[table], values)
 	}
 	for _, table := range storage.EventTables {
-		if err := e.Insert(context.Background(), table, storage.ColumnsOf(table), rows[table]); err != nil {
-			tb.Fatalf("store %d events in %s: %v", len(rows[table]), table, err)
+		values := columns.Values(table)
+		if err := e.InsertColumns(context.Background(), table, storage.ColumnsOf(table), values); err != nil {
+			tb.Fatalf("store %d events in %s: %v", storage.RowCount(values), table, err)
 		}
 	}
 }
@@ -113,4 +112,9 @@ func (a *audited) Select(ctx context.Context, dest any, q storage.Query) error {
 func (a *audited) Insert(ctx context.Context, table string, columns []string, rows [][]any) error {
 	a.check(storage.Query{SQL: "INSERT INTO " + table})
 	return a.Engine.Insert(ctx, table, columns, rows)
+}
+
+func (a *audited) InsertColumns(ctx context.Context, table string, columns []string, values []any) error {
+	a.check(storage.Query{SQL: "INSERT INTO " + table})
+	return a.Engine.InsertColumns(ctx, table, columns, values)
 }

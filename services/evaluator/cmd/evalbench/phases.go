@@ -38,6 +38,11 @@ func (e *timed) Insert(ctx context.Context, table string, columns []string, rows
 	return e.Engine.Insert(ctx, table, columns, rows)
 }
 
+func (e *timed) InsertColumns(ctx context.Context, table string, columns []string, values []any) error {
+	defer e.add(storage.Query{SQL: "INSERT INTO " + table}, time.Now())
+	return e.Engine.InsertColumns(ctx, table, columns, values)
+}
+
 // take returns the phases so far and starts again.
 func (e *timed) take() map[string]time.Duration {
 	e.mu.Lock()

@@ -198,10 +198,10 @@ func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []
 			}
 			next.rows[x.Series] = row
 		}
-		written := make([][]any, 0, len(rows)+len(derived))
+		written := make([]storage.KeptCounts, 0, len(rows)+len(derived))
 		for series := range derived {
 			if row, ok := valid(series, next.rows[series].samples); ok && c.h.counts(&row.counts) {
-				written = append(written, storage.KeptCountsRow(span, keptCounts(row)))
+				written = append(written, keptCounts(row))
 			}
 		}
 		for i := range rows {
@@ -212,12 +212,12 @@ func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []
 				// publisher can add series (an intruder, an invented
 				// municipality), and a start counts those again.
 				if c.h.counts(&rows[i]) {
-					written = append(written, storage.KeptCountsRow(span, keptCounts(row)))
+					written = append(written, keptCounts(row))
 				}
 			}
 		}
 		if len(written) > 0 {
-			if err := r.db.Insert(ctx, storage.WholeDayCounts, storage.KeptCountsColumns, written); err != nil {
+			if err := r.db.InsertColumns(ctx, storage.WholeDayCounts, storage.KeptCountsColumns, storage.KeptCountsValues(span, written)); err != nil {
 				return fmt.Errorf("write counts of whole days: %w", err)
 			}
 			if fresh {

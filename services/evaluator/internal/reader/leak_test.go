@@ -49,6 +49,8 @@ func (f *failing) Select(_ context.Context, dest any, q storage.Query) error {
 
 func (f *failing) Insert(context.Context, string, []string, [][]any) error { return nil }
 
+func (f *failing) InsertColumns(context.Context, string, []string, []any) error { return nil }
+
 // TestTargetTableDroppedOnFailure: whatever step of an evaluation fails
 // after the SLA target table is created, the table is dropped.
 func TestTargetTableDroppedOnFailure(t *testing.T) {

@@ -115,17 +115,16 @@ func (s *Store) markDuplicates(ctx context.Context, ids []Identity, resolved boo
 // Insert writes rows with one batch insert per table, and returns once the
 // server has committed them.
 func (s *Store) Insert(ctx context.Context, rows []Row) error {
-	byTable := map[string][][]any{}
+	var columns storage.EventColumns
 	for _, r := range rows {
-		table, values, err := storage.EventRow(r.Event, r.StreamSeq, r.IngestedAt)
-		if err != nil {
+		if err := columns.Add(r.Event, r.StreamSeq, r.IngestedAt); err != nil {
 			return err
 		}
-		byTable[table] = append(byTable[table], values)
 	}
 	for _, table := range storage.EventTables {
-		if err := s.db.Insert(ctx, table, storage.ColumnsOf(table), byTable[table]); err != nil {
-			return fmt.Errorf("insert %d rows into %s: %w", len(byTable[table]), table, err)
+		values := columns.Values(table)
+		if err := s.db.InsertColumns(ctx, table, storage.ColumnsOf(table), values); err != nil {
+			return fmt.Errorf("insert %d rows into %s: %w", storage.RowCount(values), table, err)
 		}
 	}
 	return nil

@@ -137,6 +137,11 @@ func (e *Engine) Insert(_ context.Context, table string, columns []string, rows 
 	return e.Exec(context.Background(), storage.Query{SQL: fmt.Sprintf("INSERT INTO %s (%s) VALUES %s", table, strings.Join(columns, ", "), values)})
 }
 
+// InsertColumns is Insert given column by column.
+func (e *Engine) InsertColumns(ctx context.Context, table string, columns []string, values []any) error {
+	return e.Insert(ctx, table, columns, storage.Rows(values))
+}
+
 // TSV runs q and returns its rows as tab-separated text.
 func (e *Engine) TSV(q storage.Query) (string, error) {
 	b, err := e.run(q, "TSV")
