@@ -236,7 +236,8 @@ func TestWholeDaysKeptAcrossReaders(t *testing.T) {
 // counts it kept, for every series whose samples on the last span's days
 // did not change and whose target is the same; a late measurement, a
 // redefined target is counted again, as is, now and then, a series that
-// stopped reporting. The shifted counts are written, for a reader that
+// stopped reporting. A reader that starts on a day no evaluator has
+// evaluated yet shifts the counts kept the day before. The shifted counts are written, for a reader that
 // starts later that day.
 func TestWholeDaysShiftedAcrossDays(t *testing.T) {
 	db := database(t)
@@ -284,6 +285,21 @@ func TestWholeDaysShiftedAcrossDays(t *testing.T) {
 		sameEvaluation(t, db, newReader(t, started), at, w, "")
 		if got := started.take(); !slices.Equal(got, []int{1}) {
 			t.Errorf("%s: a reader started at %s counted whole days %v, want the intruder's series only", change.name, at, got)
+		}
+	}
+	// A reader that starts on a day no evaluator has evaluated yet shifts
+	// the counts kept the day before at the same time: it counts only the
+	// intruder's series (never kept). With a late measurement on one of
+	// the day before's whole days, that series is counted too.
+	for _, late := range []*contract.Event{nil, measure("vic", contract.Council, "b", "k", at.Add(-15*day-time.Minute), 2)} {
+		if late != nil {
+			storagetest.Store(t, db, late)
+		}
+		at = at.Add(day)
+		started := &counting{Engine: db}
+		sameEvaluation(t, db, newReader(t, started), at, w, "")
+		if got, want := started.take(), map[bool][]int{true: {1}, false: {2}}[late == nil]; !slices.Equal(got, want) {
+			t.Errorf("a reader started on a new day (late measurement: %v) counted whole days %v, want %v", late != nil, got, want)
 		}
 	}
 	// Day after day, until c's last day has left the span: the readings

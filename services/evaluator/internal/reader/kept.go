@@ -154,8 +154,18 @@ func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []
 			return err
 		}
 		next := &wholeDays{span: span, s: s, excluded: slices.Sorted(slices.Values(excluded)), rows: stored}
-		if kept != nil && len(stored) < len(samples) {
-			shifted, err := r.shiftedWholeDays(ctx, kept, next, samples, c)
+		// Most series not kept for the span (T moved to another day, or a
+		// start on a day no evaluator has evaluated yet): the last span's
+		// counts, or the day before's, shifted. A few missing (an
+		// intruder's series, never kept) are cheaper to count.
+		last := kept
+		if last == nil && 2*len(stored) < len(samples) {
+			if last, err = r.keptTheDayBefore(ctx, next, c); err != nil {
+				return err
+			}
+		}
+		if last != nil && 2*len(stored) < len(samples) {
+			shifted, err := r.shiftedWholeDays(ctx, last, next, samples, c)
 			if err != nil {
 				return err
 			}
@@ -293,6 +303,25 @@ func (r *Reader) shiftedWholeDays(ctx context.Context, last, next *wholeDays, sa
 		out[x.Series] = wholeDaysRow{samples: x.Samples, judged: judged, counts: counts}
 	}
 	return out, nil
+}
+
+// keptTheDayBefore returns the counts evaluators kept in WholeDayCounts
+// for next's span the day before, at the same time of day, that still
+// hold (nil when none): an evaluator that starts on a day no evaluator has
+// evaluated yet shifts them instead of counting every whole day.
+func (r *Reader) keptTheDayBefore(ctx context.Context, next *wholeDays, c *catalogueAt) (*wholeDays, error) {
+	before := next.s
+	before.At, before.From, before.To = before.At.Add(-24*time.Hour), before.From.Add(-24*time.Hour), before.To.Add(-24*time.Hour)
+	span := storage.KeptSpanOf(before, next.excluded)
+	samples := make([]storage.SeriesSamples, 0, seriesHint(c.h))
+	if err := r.db.Select(ctx, &samples, storage.WholeDaySamples(before, next.excluded)); err != nil {
+		return nil, fmt.Errorf("read samples of the day before's whole days: %w", err)
+	}
+	rows, err := r.storedWholeDays(ctx, span, samples, c)
+	if err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	return &wholeDays{span: span, s: before, excluded: next.excluded, rows: rows}, nil
 }
 
 // storedWholeDays reads the counts of span's whole days that evaluators
