@@ -9,6 +9,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/ext"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/assoliment/assoliment/services/platform/chconn"
 )
@@ -44,17 +45,14 @@ func (e *Conn) Insert(ctx context.Context, table string, columns []string, rows 
 	if len(rows) == 0 {
 		return nil
 	}
-	b, err := e.c.PrepareBatch(e.c.InsertContext(ctx), fmt.Sprintf("INSERT INTO %s (%s)", table, strings.Join(columns, ", ")))
-	if err != nil {
-		return err
-	}
-	for _, r := range rows {
-		if err := b.Append(r...); err != nil {
-			_ = b.Abort()
-			return err
+	return e.batch(ctx, table, columns, func(b driver.Batch) error {
+		for _, r := range rows {
+			if err := b.Append(r...); err != nil {
+				return err
+			}
 		}
-	}
-	return b.Send()
+		return nil
+	})
 }
 
 // InsertColumns writes one batch column by column (see Engine).
@@ -62,15 +60,25 @@ func (e *Conn) InsertColumns(ctx context.Context, table string, columns []string
 	if RowCount(values) == 0 {
 		return nil
 	}
+	return e.batch(ctx, table, columns, func(b driver.Batch) error {
+		for i, v := range values {
+			if err := b.Column(i).Append(v); err != nil {
+				return fmt.Errorf("column %s: %w", columns[i], err)
+			}
+		}
+		return nil
+	})
+}
+
+// batch sends one insert into columns of table, filled by fill.
+func (e *Conn) batch(ctx context.Context, table string, columns []string, fill func(driver.Batch) error) error {
 	b, err := e.c.PrepareBatch(e.c.InsertContext(ctx), fmt.Sprintf("INSERT INTO %s (%s)", table, strings.Join(columns, ", ")))
 	if err != nil {
 		return err
 	}
-	for i, v := range values {
-		if err := b.Column(i).Append(v); err != nil {
-			_ = b.Abort()
-			return fmt.Errorf("column %s: %w", columns[i], err)
-		}
+	if err := fill(b); err != nil {
+		_ = b.Abort()
+		return err
 	}
 	return b.Send()
 }
