@@ -294,10 +294,10 @@ func (r *Reader) shiftedWholeDays(ctx context.Context, last, next *wholeDays, sa
 		// The latest instant: on the days gained when there is one later
 		// than the last span's, else the last span's when its day is
 		// still whole; else which day holds it is not known.
-		switch last := row.counts.Last; {
-		case change.Last > last:
+		switch latest := row.counts.Last; {
+		case change.Last > latest:
 			counts.Last = change.Last
-		case last == 0 || !next.s.WholeDay(time.Unix(0, last)):
+		case latest == 0 || !next.s.WholeDay(time.Unix(0, latest)):
 			continue
 		}
 		out[x.Series] = wholeDaysRow{samples: x.Samples, judged: judged, counts: counts}
