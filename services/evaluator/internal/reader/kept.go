@@ -149,7 +149,7 @@ func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []
 	fresh := kept == nil || kept.span != span
 	derived := map[uint64]bool{} // rows shifted from the last span's, to write
 	if fresh {
-		stored, err := r.storedWholeDays(ctx, span, samples, c)
+		stored, err := r.storedWholeDays(ctx, span, func() ([]storage.SeriesSamples, error) { return samples, nil }, c)
 		if err != nil {
 			return err
 		}
@@ -313,11 +313,13 @@ func (r *Reader) keptTheDayBefore(ctx context.Context, next *wholeDays, c *catal
 	before := next.s
 	before.At, before.From, before.To = before.At.Add(-24*time.Hour), before.From.Add(-24*time.Hour), before.To.Add(-24*time.Hour)
 	span := storage.KeptSpanOf(before, next.excluded)
-	samples := make([]storage.SeriesSamples, 0, seriesHint(c.h))
-	if err := r.db.Select(ctx, &samples, storage.WholeDaySamples(before, next.excluded)); err != nil {
-		return nil, fmt.Errorf("read samples of the day before's whole days: %w", err)
-	}
-	rows, err := r.storedWholeDays(ctx, span, samples, c)
+	rows, err := r.storedWholeDays(ctx, span, func() ([]storage.SeriesSamples, error) {
+		samples := make([]storage.SeriesSamples, 0, seriesHint(c.h))
+		if err := r.db.Select(ctx, &samples, storage.WholeDaySamples(before, next.excluded)); err != nil {
+			return nil, fmt.Errorf("read samples of the day before's whole days: %w", err)
+		}
+		return samples, nil
+	}, c)
 	if err != nil || len(rows) == 0 {
 		return nil, err
 	}
@@ -325,15 +327,20 @@ func (r *Reader) keptTheDayBefore(ctx context.Context, next *wholeDays, c *catal
 }
 
 // storedWholeDays reads the counts of span's whole days that evaluators
-// wrote, and keeps, per series, those that hold for its samples (read
-// before) and its SLA target now.
-func (r *Reader) storedWholeDays(ctx context.Context, span storage.KeptSpan, samples []storage.SeriesSamples, c *catalogueAt) (map[uint64]wholeDaysRow, error) {
+// wrote, and keeps, per series, those that hold for its samples now
+// (readSamples, called only when there are counts: a row holds for the
+// samples it names, whenever they are read) and its SLA target now.
+func (r *Reader) storedWholeDays(ctx context.Context, span storage.KeptSpan, readSamples func() ([]storage.SeriesSamples, error), c *catalogueAt) (map[uint64]wholeDaysRow, error) {
 	stored := make([]storage.KeptCounts, 0, seriesHint(c.h))
 	if err := r.db.Select(ctx, &stored, storage.KeptWholeDays(span)); err != nil {
 		return nil, fmt.Errorf("read kept counts of whole days: %w", err)
 	}
 	if len(stored) == 0 {
 		return map[uint64]wholeDaysRow{}, nil
+	}
+	samples, err := readSamples()
+	if err != nil {
+		return nil, err
 	}
 	now := make(map[uint64]uint64, len(samples))
 	for _, x := range samples {
