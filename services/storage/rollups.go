@@ -153,8 +153,10 @@ func (p dayPlan) whole() (where string, args []any, ok bool) {
 }
 
 // WholeDay reports whether the day of t is one of the span's whole days.
-func (s Span) WholeDay(t time.Time) bool {
-	p, d := s.days(), floorDay(t)
+func (s Span) WholeDay(t time.Time) bool { return s.days().wholeDay(floorDay(t)) }
+
+// wholeDay reports whether day d (a midnight) is a whole day of the plan.
+func (p dayPlan) wholeDay(d time.Time) bool {
 	return !d.Before(p.first) && d.Before(p.end) && !slices.ContainsFunc(p.edges, d.Equal)
 }
 
@@ -237,8 +239,7 @@ func CountRollupParts(s Span, parts RollupParts, exclude, only []uint64) Query {
 	edgeDays := plan.edges
 	filter, filterArgs, ext := rollupFilter(s, exclude, only)
 	// The target, and how many of n keys at or above from_key meet it.
-	target := fmt.Sprintf("joinGet('%s', 'from_key', series) AS fk, joinGet('%s', 'lower', series) AS lw", s.Targets, s.Targets)
-	meets := func(n, above string) string { return fmt.Sprintf("if(lw = 1, toUInt64(%s - %s), %s)", n, above, above) }
+	target := targetColumns(s)
 
 	var branches []string
 	var args []any
@@ -262,10 +263,10 @@ func CountRollupParts(s Span, parts RollupParts, exclude, only []uint64) Query {
 		branches = append(branches, fmt.Sprintf(`SELECT series, any(sh) AS sseries, any(mh) AS mseries, %s, toInt64(0) AS l
 			FROM (
 				SELECT day, series, sseries AS sh, mseries AS mh, samples AS n, %s,
-					arraySum((k, c) -> (k >= fk) * c, pointMap.vKey, pointMap.count) AS above, %s AS m
+					%s AS above, %s AS m
 				FROM %s WHERE %s%s
 			)
-			GROUP BY series`, sel, target, meets("n", "above"), MeasurementDays, where, filter))
+			GROUP BY series`, sel, target, aboveTarget, meets("n", "above"), MeasurementDays, where, filter))
 		args = append(append(append(args, a...), wargs...), filterArgs...)
 		// The latest instant of the whole days is on each series' latest
 		// whole day: only that day's instants are read.
@@ -329,10 +330,10 @@ func CountRollupParts(s Span, parts RollupParts, exclude, only []uint64) Query {
 		branches = append(branches, fmt.Sprintf(`SELECT series, sseries, mseries, %s, l
 			FROM (
 				SELECT series, sseries, mseries, samples AS n, %s,
-					arraySum((k, c) -> (k >= fk) * c, pointMap.vKey, pointMap.count) AS above, %s AS m%s,
+					%s AS above, %s AS m%s,
 					arrayReduce('max', arrayFilter(t -> t >= ? AND t < ?, pointMap.timeKey)) AS l
 				FROM %s WHERE day = toDate(?)%s
-			)`, sel, target, meets("n", "above"), extra, MeasurementDays, filter))
+			)`, sel, target, aboveTarget, meets("n", "above"), extra, MeasurementDays, filter))
 		args = append(append(append(append(args, a...), innerArgs...), s.From.UnixNano(), s.To.UnixNano(), date(d)), filterArgs...)
 	}
 	if len(branches) == 0 { // nothing to count: no row
@@ -355,6 +356,23 @@ func CountRollupParts(s Span, parts RollupParts, exclude, only []uint64) Query {
 		Args:     args,
 		External: ext,
 	}
+}
+
+// targetColumns read, for a row of MeasurementDays, the SLA target of its
+// series from the span's target table (CreateTargets): fk, the value key
+// from which a sample is above the target, and lw, 1 when lower is better.
+func targetColumns(s Span) string {
+	return fmt.Sprintf("joinGet('%s', 'from_key', series) AS fk, joinGet('%s', 'lower', series) AS lw", s.Targets, s.Targets)
+}
+
+// aboveTarget counts the samples of a row of MeasurementDays whose value
+// keys are at or above fk (targetColumns).
+const aboveTarget = "arraySum((k, c) -> (k >= fk) * c, pointMap.vKey, pointMap.count)"
+
+// meets is how many of n samples, above of them at or above the target's
+// key, meet the target: above, or the others when lower is better.
+func meets(n, above string) string {
+	return fmt.Sprintf("if(lw = 1, toUInt64(%s - %s), %s)", n, above, above)
 }
 
 // zeroColumns are the count columns of a branch with nothing to count.

@@ -178,7 +178,7 @@ func WholeDaysShift(from, to Span, exclude []uint64) (q Query, ok bool) {
 		}
 		out := map[time.Time]bool{}
 		for d := a; d.Before(b); d = d.Add(day) {
-			if !slices.ContainsFunc(p.edges, d.Equal) {
+			if p.wholeDay(d) {
 				out[d] = true
 			}
 		}
@@ -247,18 +247,16 @@ func WholeDaysShift(from, to Span, exclude []uint64) (q Query, ok bool) {
 		}
 	}
 	filter, filterArgs, ext := rollupFilter(to, exclude, nil)
-	target := fmt.Sprintf("joinGet('%s', 'from_key', series) AS fk, joinGet('%s', 'lower', series) AS lw", to.Targets, to.Targets)
 	return Query{
 		SQL: fmt.Sprintf(`SELECT series, any(sh) AS service_hash, any(mh) AS municipality_hash,
 				%s, %s AS last_ns, %s AS shifted_samples
 			FROM (
 				SELECT day, series, sseries AS sh, mseries AS mh, samples AS n, %s,
-					arraySum((k, c) -> (k >= fk) * c, pointMap.vKey, pointMap.count) AS above,
-					if(lw = 1, toUInt64(n - above), above) AS m,
+					%s AS above, %s AS m,
 					arrayReduce('max', pointMap.timeKey) AS dl
 				FROM %s WHERE %s%s
 			)
-			GROUP BY series`, sel, last, samples, target, MeasurementDays, where, filter),
+			GROUP BY series`, sel, last, samples, targetColumns(to), aboveTarget, meets("n", "above"), MeasurementDays, where, filter),
 		Args:     append(args, filterArgs...),
 		External: ext,
 	}, true
