@@ -87,8 +87,9 @@ func TestBuilders(t *testing.T) {
 	}
 }
 
-// TestEventRows: every kind of event fills exactly its table's columns, and
-// its time is split into seconds, milliseconds and nanoseconds.
+// TestEventRows: every kind of event fills one value of each column of its
+// table and none of the others, and its time is split into seconds,
+// milliseconds and nanoseconds.
 func TestEventRows(t *testing.T) {
 	at := time.Date(2026, 11, 20, 12, 0, 0, 123_456_789, time.FixedZone("CET", 3600))
 	for _, d := range []any{
@@ -100,24 +101,38 @@ func TestEventRows(t *testing.T) {
 		&contract.IncidentResolved{Service: "s", Incident: "i"},
 	} {
 		e := &contract.Event{ID: "x", Time: at, Municipality: "vic", Publisher: "p", Data: d}
-		table, values, err := storage.EventRow(e, 7, at)
-		if err != nil {
+		var columns storage.EventColumns
+		if err := columns.Add(e, 7, at); err != nil {
 			t.Fatal(err)
 		}
-		cols := storage.ColumnsOf(table)
+		var table string
+		for _, x := range storage.EventTables {
+			if n := storage.RowCount(columns.Values(x)); n == 1 && table == "" {
+				table = x
+			} else if n != 0 {
+				t.Fatalf("%T: %d rows in %s", d, n, x)
+			}
+		}
+		values, cols := columns.Values(table), storage.ColumnsOf(table)
 		if len(values) != len(cols) {
 			t.Fatalf("%T: %d values for %d columns of %s", d, len(values), len(cols), table)
 		}
 		row := map[string]any{}
 		for i, c := range cols {
-			row[c] = values[i]
+			if n := storage.RowCount(values[i : i+1]); n != 1 {
+				t.Fatalf("%T: column %s of %s has %d values", d, c, table, n)
+			}
+		}
+		for i, v := range storage.Rows(values)[0] {
+			row[cols[i]] = v
 		}
 		if row["time"] != at.UTC().Truncate(time.Second) || row["time_ms"] != uint16(123) || row["time_ns"] != uint32(123_456_789) ||
 			row["stream_seq"] != uint64(7) || row["version"] != storage.Version(7) {
 			t.Errorf("%T: %v", d, row)
 		}
 	}
-	if _, _, err := storage.EventRow(&contract.Event{ID: "x", Data: &contract.MaturityChanged{}}, 1, at); err == nil {
+	var columns storage.EventColumns
+	if err := columns.Add(&contract.Event{ID: "x", Data: &contract.MaturityChanged{}}, 1, at); err == nil {
 		t.Error("a level-change event has a row")
 	}
 	if storage.Version(1) <= storage.Version(2) {

@@ -29,7 +29,7 @@ const (
 var EventTables = []string{Measurements, Catalog, Incidents}
 
 // Columns the ingest service writes, in the order of the values of
-// EventRow.
+// EventColumns.
 var (
 	MeasurementColumns = []string{"municipality", "publisher", "id", "service", "kpi", "value", "time", "time_ms", "time_ns",
 		"source", "stream_seq", "ingested_at", "version"}
@@ -40,7 +40,7 @@ var (
 		"time", "time_ms", "time_ns", "source", "stream_seq", "ingested_at", "version"}
 )
 
-// ColumnsOf returns the columns EventRow fills for table.
+// ColumnsOf returns the columns EventColumns fills for table.
 func ColumnsOf(table string) []string {
 	switch table {
 	case Measurements:
@@ -116,6 +116,13 @@ type measurementColumns struct {
 	streamColumns
 }
 
+func (c *measurementColumns) add(e *contract.Event, seq uint64, ingestedAt time.Time, d *contract.KPIMeasured) {
+	c.envelopeColumns.add(e)
+	c.service, c.kpi, c.value = append(c.service, d.Service), append(c.kpi, d.KPI), append(c.value, d.Value)
+	c.timeColumns.add(e.Time)
+	c.streamColumns.add(e, seq, ingestedAt)
+}
+
 func (c *measurementColumns) values() []any {
 	return []any{c.municipality, c.publisher, c.id, c.service, c.kpi, c.value, c.time, c.ms, c.ns,
 		c.source, c.seq, c.ingested, c.version}
@@ -141,7 +148,7 @@ func (c *catalogColumns) values() []any {
 
 // add appends a catalogue event's row; the fields its type has not are
 // empty.
-func (c *catalogColumns) add(e *contract.Event, service, kpi string, x catalogFields) {
+func (c *catalogColumns) add(e *contract.Event, seq uint64, ingestedAt time.Time, service, kpi string, x catalogFields) {
 	c.envelopeColumns.add(e)
 	c.typ, c.service, c.kpi = append(c.typ, e.Type), append(c.service, service), append(c.kpi, kpi)
 	c.timeColumns.add(e.Time)
@@ -150,6 +157,7 @@ func (c *catalogColumns) add(e *contract.Event, service, kpi string, x catalogFi
 	c.interval, c.open = append(c.interval, x.interval), append(c.open, x.open)
 	c.unit, c.direction = append(c.unit, x.unit), append(c.direction, x.direction)
 	c.target, c.objective = append(c.target, x.target), append(c.objective, x.objective)
+	c.streamColumns.add(e, seq, ingestedAt)
 }
 
 type catalogFields struct {
@@ -173,11 +181,12 @@ func (c *incidentColumns) values() []any {
 		c.time, c.ms, c.ns, c.source, c.seq, c.ingested, c.version}
 }
 
-func (c *incidentColumns) add(e *contract.Event, service, incident, priority string, target uint32) {
+func (c *incidentColumns) add(e *contract.Event, seq uint64, ingestedAt time.Time, service, incident, priority string, target uint32) {
 	c.envelopeColumns.add(e)
 	c.typ, c.service = append(c.typ, e.Type), append(c.service, service)
 	c.incident, c.priority, c.target = append(c.incident, incident), append(c.priority, priority), append(c.target, target)
 	c.timeColumns.add(e.Time)
+	c.streamColumns.add(e, seq, ingestedAt)
 }
 
 // Add appends an accepted event to its table's columns. seq is its
@@ -185,32 +194,23 @@ func (c *incidentColumns) add(e *contract.Event, service, incident, priority str
 func (b *EventColumns) Add(e *contract.Event, seq uint64, ingestedAt time.Time) error {
 	switch d := e.Data.(type) {
 	case *contract.KPIMeasured:
-		c := &b.measurements
-		c.envelopeColumns.add(e)
-		c.service, c.kpi, c.value = append(c.service, d.Service), append(c.kpi, d.KPI), append(c.value, d.Value)
-		c.timeColumns.add(e.Time)
-		c.streamColumns.add(e, seq, ingestedAt)
+		b.measurements.add(e, seq, ingestedAt, d)
 	case *contract.ServiceRegistered:
 		var open uint8
 		if d.OpenData {
 			open = 1
 		}
-		b.catalog.add(e, d.Service, "", catalogFields{name: d.Name, area: d.Area, delivery: d.Delivery, provider: d.Provider,
-			interval: uint32(d.ReportingIntervalSeconds), open: open})
-		b.catalog.streamColumns.add(e, seq, ingestedAt)
+		b.catalog.add(e, seq, ingestedAt, d.Service, "", catalogFields{name: d.Name, area: d.Area, delivery: d.Delivery,
+			provider: d.Provider, interval: uint32(d.ReportingIntervalSeconds), open: open})
 	case *contract.ServiceRetired:
-		b.catalog.add(e, d.Service, "", catalogFields{})
-		b.catalog.streamColumns.add(e, seq, ingestedAt)
+		b.catalog.add(e, seq, ingestedAt, d.Service, "", catalogFields{})
 	case *contract.SLADefined:
-		b.catalog.add(e, d.Service, d.KPI, catalogFields{name: d.Name, unit: d.Unit, direction: d.Direction,
+		b.catalog.add(e, seq, ingestedAt, d.Service, d.KPI, catalogFields{name: d.Name, unit: d.Unit, direction: d.Direction,
 			target: d.Target, objective: d.Objective})
-		b.catalog.streamColumns.add(e, seq, ingestedAt)
 	case *contract.IncidentOpened:
-		b.incidents.add(e, d.Service, d.Incident, d.Priority, uint32(d.ResolutionTargetSeconds))
-		b.incidents.streamColumns.add(e, seq, ingestedAt)
+		b.incidents.add(e, seq, ingestedAt, d.Service, d.Incident, d.Priority, uint32(d.ResolutionTargetSeconds))
 	case *contract.IncidentResolved:
-		b.incidents.add(e, d.Service, d.Incident, "", 0)
-		b.incidents.streamColumns.add(e, seq, ingestedAt)
+		b.incidents.add(e, seq, ingestedAt, d.Service, d.Incident, "", 0)
 	default:
 		return fmt.Errorf("event %s of type %s is not stored", e.ID, e.Type)
 	}
@@ -229,20 +229,4 @@ func (b *EventColumns) Values(table string) []any {
 		return b.incidents.values()
 	}
 	return nil
-}
-
-// EventRow returns the table of an accepted event and its row, the values
-// of ColumnsOf(table) in order, as EventColumns has them. seq is its
-// main-stream sequence and ingestedAt when it was accepted.
-func EventRow(e *contract.Event, seq uint64, ingestedAt time.Time) (string, []any, error) {
-	var b EventColumns
-	if err := b.Add(e, seq, ingestedAt); err != nil {
-		return "", nil, err
-	}
-	for _, table := range EventTables {
-		if values := b.Values(table); RowCount(values) == 1 {
-			return table, Rows(values)[0], nil
-		}
-	}
-	return "", nil, fmt.Errorf("event %s of type %s is not stored", e.ID, e.Type)
 }

@@ -22,13 +22,13 @@ type insertResult struct {
 }
 
 // insertCost inserts the same batches of measurements, as the ingest
-// service writes them (one insert of the storage module's rows per
+// service writes them (one insert of the storage module's columns per
 // batch), into a fresh database with the rollups' views and into one
 // whose measurement view is dropped, and compares the median times.
 func insertCost(ctx context.Context, addr string, batches, size int) (*insertResult, error) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	now := time.Now().UTC()
-	data := make([][][]any, batches)
+	data := make([]storage.EventColumns, batches)
 	seq := uint64(0)
 	for b := range data {
 		for range size {
@@ -37,11 +37,9 @@ func insertCost(ctx context.Context, addr string, batches, size int) (*insertRes
 			e := &contract.Event{ID: fmt.Sprintf("ins-%d", seq), Source: "urn:bench", Type: contract.TypeKPIMeasured,
 				Time: now.Add(-time.Duration(rng.Int64N(int64(48 * time.Hour)))), Municipality: fmt.Sprintf("m-%d", s/seriesPer),
 				Publisher: fmt.Sprintf("provider-%d", s%8), Data: &contract.KPIMeasured{Service: fmt.Sprintf("s%d", s/3%20), KPI: fmt.Sprintf("k%d", s%3), Value: rng.Float64()}}
-			_, row, err := storage.EventRow(e, seq, now)
-			if err != nil {
+			if err := data[b].Add(e, seq, now); err != nil {
 				return nil, err
 			}
-			data[b] = append(data[b], row)
 		}
 	}
 	median := func(db string, dropView bool) (float64, error) {
@@ -64,9 +62,9 @@ func insertCost(ctx context.Context, addr string, batches, size int) (*insertRes
 			}
 		}
 		var ms []float64
-		for _, rows := range data {
+		for i := range data {
 			start := time.Now()
-			if err := e.Insert(ctx, storage.Measurements, storage.MeasurementColumns, rows); err != nil {
+			if err := e.InsertColumns(ctx, storage.Measurements, storage.MeasurementColumns, data[i].Values(storage.Measurements)); err != nil {
 				return 0, err
 			}
 			ms = append(ms, float64(time.Since(start).Microseconds())/1000)
