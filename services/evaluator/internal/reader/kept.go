@@ -147,7 +147,7 @@ func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []
 	}
 	kept := r.whole
 	fresh := kept == nil || kept.span != span
-	derived := map[uint64]bool{} // rows shifted from the last span's, to write
+	var derived map[uint64]bool // rows shifted from the last span's, to write
 	if fresh {
 		stored, err := r.storedWholeDays(ctx, span, func() ([]storage.SeriesSamples, error) { return samples, nil }, c)
 		if err != nil {
@@ -158,21 +158,24 @@ func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []
 		// start on a day no evaluator has evaluated yet): the last span's
 		// counts, or the day before's, shifted. A few missing (an
 		// intruder's series, never kept) are cheaper to count.
-		last := kept
-		if last == nil && 2*len(stored) < len(samples) {
-			if last, err = r.keptTheDayBefore(ctx, next, c); err != nil {
-				return err
+		if 2*len(stored) < len(samples) {
+			last := kept
+			if last == nil {
+				if last, err = r.keptTheDayBefore(ctx, next, c); err != nil {
+					return err
+				}
 			}
-		}
-		if last != nil && 2*len(stored) < len(samples) {
-			shifted, err := r.shiftedWholeDays(ctx, last, next, samples, c)
-			if err != nil {
-				return err
-			}
-			for series, row := range shifted {
-				if _, ok := next.rows[series]; !ok {
-					next.rows[series] = row
-					derived[series] = true
+			if last != nil {
+				shifted, err := r.shiftedWholeDays(ctx, last, next, samples, c)
+				if err != nil {
+					return err
+				}
+				derived = make(map[uint64]bool, len(shifted))
+				for series, row := range shifted {
+					if _, ok := next.rows[series]; !ok {
+						next.rows[series] = row
+						derived[series] = true
+					}
 				}
 			}
 		}
@@ -210,7 +213,7 @@ func (r *Reader) wholeDayCounts(ctx context.Context, s storage.Span, excluded []
 		}
 		written := make([]storage.KeptCounts, 0, len(rows)+len(derived))
 		for series := range derived {
-			if row, ok := valid(series, next.rows[series].samples); ok && c.h.counts(&row.counts) {
+			if row := next.rows[series]; c.h.counts(&row.counts) {
 				written = append(written, keptCounts(row))
 			}
 		}
